@@ -1,0 +1,1 @@
+"""Tenants, users, teams and bearer tokens; the active config of a tenant."""

@@ -1,0 +1,134 @@
+"""Creating tenants and users, authenticating tokens, and finding a tenant's active config."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lowcode_platform.accounts.actor import Actor
+from lowcode_platform.accounts.tokens import hash_token, new_token
+from lowcode_platform.errors import ConflictError, NotFoundError, PlatformError, detail
+from lowcode_platform.schema import ConfigCache, TenantConfig, compile_config
+from lowcode_platform.storage.ids import new_id
+from lowcode_platform.storage.json_fields import ensure_field_indexes
+from lowcode_platform.storage.tables import Team, Tenant, TenantConfigVersion, User
+
+SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+
+
+def create_tenant(session: Session, *, slug: str, document: Mapping[str, Any], author: str | None,
+                  now: datetime) -> Tenant:
+    """A new tenant whose config version 1 is `document`, active at once; commits."""
+    if not SLUG.match(slug):
+        raise PlatformError("invalid tenant slug", [detail("/slug", "bad_identifier", key=slug)])
+    config = compile_config(document, 1)  # refuse an invalid config before anything is written
+    with session.begin():
+        ensure_field_indexes(session.connection(), indexed_fields(config))
+        if session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
+            raise ConflictError(f"a tenant with slug {slug!r} exists already")
+        tenant = Tenant(id=new_id(), slug=slug, active_version=1, created_at=now)
+        session.add(tenant)
+        session.flush()
+        session.add(TenantConfigVersion(tenant_id=tenant.id, version=1, document=dict(document),
+                                        status="active", author=author, created_at=now))
+    return tenant
+
+
+def indexed_fields(config: TenantConfig) -> list[tuple[str, str]]:
+    """(key, SQL kind) of every field some entity marks `indexed`."""
+    return sorted({
+        (f.key, f.kind.sql_kind) for e in config.entities.values() for f in e.fields.values()
+        if f.indexed and f.kind.sql_kind
+    })
+
+
+def find_tenant(session: Session, slug: str) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFoundError(f"no tenant with slug {slug!r}")
+    return tenant
+
+
+def active_config(session: Session, cache: ConfigCache, tenant_id: str, version: int) -> TenantConfig:
+    """The compiled config of a tenant's `version`, from `cache` when it is there."""
+
+    def load() -> Mapping[str, Any]:
+        row = session.get(TenantConfigVersion, (tenant_id, version))
+        if row is None:
+            raise NotFoundError(f"tenant {tenant_id} has no config version {version}")
+        return row.document
+
+    return cache.get(tenant_id, version, load)
+
+
+def create_user(session: Session, cache: ConfigCache, *, tenant_slug: str, name: str, role: str,
+                manager: str | None = None, team: str | None = None, now: datetime) -> tuple[User, str]:
+    """A new user and their bearer token (shown only now; only its hash is kept); commits."""
+    with session.begin():
+        tenant = find_tenant(session, tenant_slug)
+        config = active_config(session, cache, tenant.id, tenant.active_version or 1)
+        if role not in config.roles:
+            raise PlatformError(f"unknown role {role!r}", [detail("/role", "unknown_role", role=role)])
+        scoped = select(User).where(User.tenant_id == tenant.id)
+        if session.scalar(scoped.where(User.name == name)) is not None:
+            raise ConflictError(f"a user named {name!r} exists already in {tenant_slug}")
+        manager_id = None
+        if manager:
+            boss = session.scalar(scoped.where(User.name == manager))
+            if boss is None:
+                raise NotFoundError(f"no user named {manager!r} in {tenant_slug}")
+            manager_id = boss.id
+        team_id = None
+        if team:
+            team_row = session.scalar(select(Team).where(Team.tenant_id == tenant.id, Team.name == team))
+            if team_row is None:
+                team_row = Team(tenant_id=tenant.id, id=new_id(), name=team)
+                session.add(team_row)
+                session.flush()
+            team_id = team_row.id
+        token = new_token()
+        user = User(tenant_id=tenant.id, id=new_id(), name=name, role=role, team_id=team_id,
+                    manager_id=manager_id, token_hash=hash_token(token), active=True, created_at=now)
+        session.add(user)
+    return user, token
+
+
+def authenticate(session: Session, cache: ConfigCache, token: str) -> tuple[Actor, TenantConfig] | None:
+    """The actor a bearer token stands for and their tenant's active config, or None."""
+    row = session.execute(
+        select(User, Tenant.active_version)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.token_hash == hash_token(token), User.active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    user, version = row
+    config = active_config(session, cache, user.tenant_id, version or 1)
+    role = config.roles.get(user.role)
+    if role is None:  # the role left the config: the user keeps no rights
+        return None
+    return Actor(user.tenant_id, user.id, user.name, role, user.team_id), config
+
+
+def team_owner_ids(session: Session, actor: Actor) -> set[str]:
+    """Owners whose records a `team` scope shows: the actor, their team mates and everyone below them."""
+    rows = session.execute(select(User.id, User.team_id, User.manager_id).where(User.tenant_id == actor.tenant_id)).all()
+    visible = {actor.user_id}
+    if actor.team_id:
+        visible |= {r.id for r in rows if r.team_id == actor.team_id}
+    reports: dict[str, list[str]] = {}
+    for r in rows:
+        if r.manager_id:
+            reports.setdefault(r.manager_id, []).append(r.id)
+    below, stack = {actor.user_id}, [actor.user_id]
+    while stack:
+        for report in reports.get(stack.pop(), ()):
+            if report not in below:
+                below.add(report)
+                stack.append(report)
+    return visible | below

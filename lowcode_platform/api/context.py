@@ -1,0 +1,91 @@
+"""Per-request state: the database session, the authenticated actor and their config, the locale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy.orm import Session
+
+from lowcode_platform import jsonutil
+from lowcode_platform.accounts.actor import Actor
+from lowcode_platform.accounts.service import authenticate
+from lowcode_platform.errors import AuthenticationError, MalformedRequestError, detail
+from lowcode_platform.schema import TenantConfig
+from lowcode_platform.storage.engine import scope_to_tenant
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: Actor
+    config: TenantConfig
+    session: Session
+
+
+def platform() -> Any:
+    return current_app.extensions["lowcode"]
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use (write transactions for writing methods)."""
+    if "db_session" not in g:
+        g.db_session = platform().open_session(write=request.method in WRITE_METHODS)
+    return g.db_session
+
+
+def close_session(_error: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def caller() -> Caller:
+    """The authenticated caller, or `AuthenticationError` (401)."""
+    if "caller" in g:
+        return g.caller
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send a bearer token in the Authorization header")
+    session = db_session()
+    found = authenticate(session, platform().config_cache, token.strip())
+    if found is None:
+        raise AuthenticationError("the bearer token is not valid")
+    actor, config = found
+    scope_to_tenant(session, actor.tenant_id)
+    g.caller = Caller(actor, config, session)
+    return g.caller
+
+
+def request_locale() -> str:
+    """`zh` or `en`, from Accept-Language, else the tenant's default locale."""
+    if not has_request_context():
+        return "en"
+    if "caller" in g:
+        default = g.caller.config.default_locale
+    else:
+        default = "en"
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-TW"])
+    if best is None:
+        return default
+    return "zh" if best.startswith("zh") else "en"
+
+
+def json_body() -> Any:
+    """The request body parsed as JSON (decimals exact); 400 when it is not JSON, 413 when too large."""
+    raw = request.get_data(cache=False)
+    try:
+        return jsonutil.loads(raw or b"")
+    except (jsonutil.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        message = getattr(exc, "msg", None) or str(exc)
+        raise MalformedRequestError("the body is not valid JSON", [detail("", "malformed_json", error=message)]) from None
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    response = current_app.response_class(jsonutil.dumps(value), status=status, mimetype="application/json")
+    for key, val in (headers or {}).items():
+        response.headers[key] = val
+    return response

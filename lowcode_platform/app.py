@@ -1,0 +1,45 @@
+"""The Flask app factory: `create_app(settings)` wires storage, the config cache and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lowcode_platform.schema import ConfigCache
+from lowcode_platform.settings import Settings
+from lowcode_platform.storage.engine import WRITE, make_engine, make_session_factory
+
+
+@dataclass
+class Platform:
+    """What the app shares between requests; found at `app.extensions["lowcode"]`."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    config_cache: ConfigCache = field(default_factory=ConfigCache)
+
+    def open_session(self, *, write: bool = False) -> Session:
+        """A new session; `write` makes SQLite start its transactions with BEGIN IMMEDIATE."""
+        if write and self.engine.dialect.name == "sqlite":
+            return self.sessions(bind=self.engine.execution_options(**WRITE))
+        return self.sessions()
+
+
+def create_app(settings: Settings | None = None, **engine_options: Any) -> Flask:
+    """A configured app; the database schema must exist (`lowcode db upgrade`)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_dir))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    engine = make_engine(settings.database_url, **engine_options)
+    app.extensions["lowcode"] = Platform(
+        settings, engine, make_session_factory(engine), ConfigCache(settings.config_cache_size)
+    )
+    from lowcode_platform.api import register_api
+
+    register_api(app)
+    return app

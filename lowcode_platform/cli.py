@@ -1,0 +1,222 @@
+"""The `lowcode` command: serve, migrate, create tenants and users, validate configs.
+
+It only translates command lines: the work is done by the services it calls.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from lowcode_platform.errors import PlatformError
+from lowcode_platform.schema import FileError, iter_config_errors, load_config
+from lowcode_platform.settings import Settings
+
+DEMO_TEMPLATE = "b2b_solution_sales"
+DEMO_USERS = (  # name, role, manager, team
+    ("Admin", "admin", None, None),
+    ("Sales Manager", "sales_manager", None, "East"),
+    ("Rep One", "sales_rep", "Sales Manager", "East"),
+    ("Rep Two", "sales_rep", "Sales Manager", "East"),
+)
+
+
+def _create_app() -> Flask:
+    from lowcode_platform.app import create_app
+
+    return create_app(Settings.from_env())
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, load_dotenv=False)
+def main() -> None:
+    """Low-code CRM platform: run the server and administer tenants."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _fail(error: PlatformError) -> None:
+    click.echo(f"error: {error.message}", err=True)
+    for item in error.details:
+        click.echo(f"  {item.pointer or item.parameter or '/'}: {item.message}", err=True)
+    sys.exit(1)
+
+
+def _checked_config(path: Path | str, settings: Settings) -> tuple[dict[str, Any], list[FileError]]:
+    loaded = load_config(path, settings.resolve_template)
+    errors = list(loaded.errors) + [loaded.locate(e) for e in iter_config_errors(loaded.document)]
+    return loaded.document, errors
+
+
+# -- config -----------------------------------------------------------------------------------
+
+@main.group()
+def config() -> None:
+    """Tenant config documents."""
+
+
+@config.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", help="Language of the messages.")
+def config_validate(paths: tuple[str, ...], lang: str) -> None:
+    """Check config files or folders; print every error as FILE#POINTER: MESSAGE."""
+    settings = Settings.from_env()
+    failed = False
+    for path in paths:
+        _, errors = _checked_config(path, settings)
+        for error in errors:
+            click.echo(error.format(lang))
+        failed = failed or bool(errors)
+        if not errors:
+            click.echo(f"{path}: valid", err=True)
+    sys.exit(1 if failed else 0)
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Create or migrate every platform table (Alembic)."""
+    from lowcode_platform.storage.migrate import upgrade
+
+    upgrade(current_app.extensions["lowcode"].engine)
+    click.echo("database is up to date", err=True)
+
+
+# -- tenants and users ------------------------------------------------------------------------
+
+@main.group()
+def tenant() -> None:
+    """Tenants."""
+
+
+def _create_tenant(platform: Any, slug: str, template: str) -> None:
+    from lowcode_platform.accounts.service import create_tenant
+
+    path = platform.settings.resolve_template(template)
+    if path is None:
+        click.echo(f"error: no template named {template!r}", err=True)
+        sys.exit(1)
+    document, errors = _checked_config(path, platform.settings)
+    if errors:
+        for error in errors:
+            click.echo(error.format(), err=True)
+        sys.exit(1)
+    with platform.open_session(write=True) as session:
+        create_tenant(session, slug=slug, document=document, author=f"template:{template}", now=_now())
+
+
+@tenant.command("create")
+@click.option("--slug", required=True, help="Short name of the tenant, e.g. acme.")
+@click.option("--template", required=True, help="A folder in tenant_configs/ (or a path).")
+@with_appcontext
+def tenant_create(slug: str, template: str) -> None:
+    """Create a tenant whose config is a template."""
+    try:
+        _create_tenant(current_app.extensions["lowcode"], slug, template)
+    except PlatformError as error:
+        _fail(error)
+    click.echo(f"created tenant {slug}")
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+def _create_user(platform: Any, **options: Any) -> str:
+    from lowcode_platform.accounts.service import create_user
+
+    with platform.open_session(write=True) as session:
+        _, token = create_user(session, platform.config_cache, now=_now(), **options)
+    return token
+
+
+@user.command("create")
+@click.option("--tenant", "tenant_slug", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True)
+@click.option("--manager", default=None, help="Name of the user's manager.")
+@click.option("--team", default=None, help="Team name (created when new).")
+@with_appcontext
+def user_create(tenant_slug: str, name: str, role: str, manager: str | None, team: str | None) -> None:
+    """Create a user; the last line printed is their bearer token, shown only now."""
+    try:
+        token = _create_user(current_app.extensions["lowcode"], tenant_slug=tenant_slug, name=name, role=role,
+                             manager=manager, team=team)
+    except PlatformError as error:
+        _fail(error)
+    click.echo(f"created user {name} ({role}) in {tenant_slug}; bearer token:")
+    click.echo(token)
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option("--demo", is_flag=True, help="Start on a fresh demo database with a demo tenant and users.")
+def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
+    """Run the API with gunicorn (migrating the database first)."""
+    from lowcode_platform.app import create_app
+    from lowcode_platform.storage.migrate import upgrade
+
+    settings = Settings.from_env()
+    if demo:
+        database = settings.instance_dir / "demo.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        settings = Settings.from_env(database_url=f"sqlite:///{database}")
+    app = create_app(settings)
+    platform = app.extensions["lowcode"]
+    upgrade(platform.engine)
+    url = f"http://{host}:{port}"
+    if demo:
+        _create_tenant(platform, "demo", DEMO_TEMPLATE)
+        click.echo(f"Demo tenant 'demo' from template {DEMO_TEMPLATE}; database {settings.database_url}")
+        click.echo("Bearer tokens of the demo users:")
+        for name, role, manager, team in DEMO_USERS:
+            token = _create_user(platform, tenant_slug="demo", name=name, role=role, manager=manager, team=team)
+            click.echo(f"  {name:<14} {role:<14} {token}")
+        click.echo(f"Try: curl -H 'Authorization: Bearer <token>' {url}/api/v1/meta/entities")
+    platform.engine.dispose()  # workers open their own connections after the fork
+    click.echo(f"Serving on {url}  (API docs: {url}/api/docs)", err=False)
+    sys.stdout.flush()
+    run_gunicorn(lambda: create_app(settings), host=host, port=port, workers=workers, threads=threads)
+
+
+def run_gunicorn(factory: Callable[[], Flask], *, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the app made by `factory` (called in each worker) with gunicorn's threaded workers."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+                "accesslog": os.environ.get("LOWCODE_ACCESS_LOG"), "timeout": 60, "keepalive": 30,
+            }
+            for key, value in options.items():
+                if value is not None:
+                    self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return factory()
+
+    Server().run()

@@ -1,0 +1,1 @@
+"""Records of tenant entities: validated writes with audit, scoped reads, filtered and paged lists."""

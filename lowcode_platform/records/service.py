@@ -1,0 +1,322 @@
+"""The record service: every read and write of tenant records, each write one transaction with its audit row.
+
+Validates with the entity's JSON Schema, then what a schema cannot express: unique values (claimed
+inside the transaction, so two concurrent writers cannot both win), references and users that must exist.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from lowcode_platform.accounts.actor import Actor
+from lowcode_platform.accounts.service import team_owner_ids
+from lowcode_platform.errors import (
+    ConflictError,
+    ErrorDetail,
+    NotFoundError,
+    PermissionDeniedError,
+    RecordInvalidError,
+    detail,
+)
+from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
+from lowcode_platform.records.views import mask_changes, sees_pii, unmask_patch, visible_data
+from lowcode_platform.schema import EntityDef, Permission, TenantConfig
+from lowcode_platform.schema.fields import unique_key
+from lowcode_platform.storage.audit import diff, write_audit
+from lowcode_platform.storage.ids import new_id
+from lowcode_platform.storage.tables import AuditEntry, Record, RecordUniqueValue, User
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """A record as one user may see it."""
+
+    row: Record
+    data: dict[str, Any]
+    masked: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        row = self.row
+        return {
+            "id": row.id, "entity": row.entity, "version": row.version, "owner_id": row.owner_id,
+            "created_at": row.created_at, "updated_at": row.updated_at, "deleted_at": row.deleted_at,
+            "created_by": row.created_by, "updated_by": row.updated_by, "config_version": row.config_version,
+            "data": self.data, "masked": self.masked,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[RecordView]
+    next_cursor: str | None
+
+
+def _transaction(method: Callable[..., T]) -> Callable[..., T]:
+    """Commit what `method` wrote, or roll all of it back when it raises."""
+
+    @functools.wraps(method)
+    def run(self: RecordService, *args: Any, **kwargs: Any) -> T:
+        try:
+            result = method(self, *args, **kwargs)
+            self.session.commit()
+            return result
+        except BaseException:
+            self.session.rollback()
+            raise
+
+    return run
+
+
+class RecordService:
+    """Records of one tenant, as seen and changed by one actor."""
+
+    def __init__(self, session: Session, config: TenantConfig, actor: Actor,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.config = config
+        self.actor = actor
+        self.clock = clock
+        self._team: set[str] | None = None
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, entity_key: str, record_id: str, *, include_deleted: bool = False) -> RecordView:
+        entity, permission = self._allowed(entity_key, "read")
+        return self._view(entity, self._load(entity, permission, record_id, include_deleted=include_deleted))
+
+    def list(self, entity_key: str, args: Mapping[str, str]) -> Page:
+        """One page of records matching the filters in `args` (query parameters)."""
+        entity, permission = self._allowed(entity_key, "read")
+        query = parse_list_query(entity, args)
+        order, seek = order_and_seek(entity, query)
+        statement = select(Record).where(*self._visible(entity, permission), *query.filters)
+        if not query.include_deleted:
+            statement = statement.where(Record.deleted_at.is_(None))
+        if seek is not None:
+            statement = statement.where(seek)
+        rows = list(self.session.scalars(statement.order_by(*order).limit(query.limit + 1)))
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        cursor = encode_cursor(query.sort, rows[-1], entity) if more else None
+        return Page([self._view(entity, row) for row in rows], cursor)
+
+    def history(self, entity_key: str, record_id: str) -> list[dict[str, Any]]:
+        """The audit rows of a record, oldest first, masked as the record would be."""
+        entity, permission = self._allowed(entity_key, "read")
+        row = self._load(entity, permission, record_id, include_deleted=True)
+        unmasked = sees_pii(self.actor, row.owner_id)
+        entries = self.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.tenant_id == self.actor.tenant_id, AuditEntry.record_id == row.id)
+            .order_by(AuditEntry.id)
+        )
+        return [
+            {"id": e.id, "action": e.action, "actor_id": e.actor_id, "at": e.at, "record_version": e.record_version,
+             "config_version": e.config_version, "changes": mask_changes(entity, e.changes, unmasked)}
+            for e in entries
+        ]
+
+    # -- writes --------------------------------------------------------------------------------
+
+    @_transaction
+    def create(self, entity_key: str, body: Any) -> RecordView:
+        entity, _ = self._allowed(entity_key, "create")
+        data = self._checked(entity, entity.with_defaults(self._object(body)))
+        now = self.clock()
+        row = Record(
+            tenant_id=self.actor.tenant_id, id=new_id(), entity=entity.key, owner_id=self.actor.user_id,
+            created_at=now, updated_at=now, created_by=self.actor.user_id, updated_by=self.actor.user_id,
+            version=1, config_version=self.config.version, data=data,
+        )
+        self.session.add(row)
+        self.session.flush()
+        self._claim_unique(entity, row.id, {}, data)
+        self._audit(row, "create", diff({}, data), now)
+        return self._view(entity, row)
+
+    @_transaction
+    def update(self, entity_key: str, record_id: str, patch: Any, expected_version: int) -> RecordView:
+        """Apply a JSON merge patch (`null` removes a field) to the record at `expected_version`."""
+        entity, permission = self._allowed(entity_key, "update")
+        row = self._load(entity, permission, record_id)
+        self._expect(row, expected_version)
+        before = dict(row.data)
+        patch = self._object(patch)
+        if not sees_pii(self.actor, row.owner_id):
+            patch = unmask_patch(entity, before, patch)
+        merged = {k: v for k, v in {**before, **patch}.items() if v is not None}
+        kept = {k: v for k, v in merged.items() if k not in entity.fields}  # fields the config dropped
+        after = {**self._checked(entity, {k: v for k, v in merged.items() if k in entity.fields}, before), **kept}
+        changes = diff(before, after)
+        if not changes:
+            return self._view(entity, row)
+        now = self.clock()
+        self._write(row, expected_version, data=after, updated_at=now, updated_by=self.actor.user_id,
+                    config_version=self.config.version)
+        self._claim_unique(entity, row.id, before, after)
+        self._audit(row, "update", changes, now)
+        return self._view(entity, row)
+
+    @_transaction
+    def delete(self, entity_key: str, record_id: str, expected_version: int | None) -> RecordView:
+        """Soft-delete: the record leaves lists and frees its unique values, and can be restored."""
+        entity, permission = self._allowed(entity_key, "delete")
+        row = self._load(entity, permission, record_id)
+        version = row.version if expected_version is None else expected_version
+        self._expect(row, version)
+        now = self.clock()
+        self._write(row, version, deleted_at=now, updated_at=now, updated_by=self.actor.user_id)
+        self.session.execute(delete(RecordUniqueValue).where(
+            RecordUniqueValue.tenant_id == row.tenant_id, RecordUniqueValue.record_id == row.id))
+        self._audit(row, "delete", {}, now)
+        return self._view(entity, row)
+
+    @_transaction
+    def restore(self, entity_key: str, record_id: str) -> RecordView:
+        entity, permission = self._allowed(entity_key, "delete")
+        row = self._load(entity, permission, record_id, include_deleted=True)
+        if row.deleted_at is None:
+            raise ConflictError("the record is not deleted", [detail("", "not_deleted")])
+        now = self.clock()
+        self._write(row, row.version, deleted_at=None, updated_at=now, updated_by=self.actor.user_id)
+        self._claim_unique(entity, row.id, {}, row.data, status=ConflictError)
+        self._audit(row, "restore", {}, now)
+        return self._view(entity, row)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _allowed(self, entity_key: str, action: str) -> tuple[EntityDef, Permission]:
+        entity = self.config.entities.get(entity_key)
+        if entity is None:
+            raise NotFoundError(f"unknown entity {entity_key!r}", [detail("", "unknown_entity", entity=entity_key)])
+        permission = self.actor.role.permission(entity_key)
+        if not permission.allows(action):
+            raise PermissionDeniedError(f"your role may not {action} {entity_key} records")
+        return entity, permission
+
+    def _visible(self, entity: EntityDef, permission: Permission) -> list[ColumnElement[bool]]:
+        clauses = [Record.tenant_id == self.actor.tenant_id, Record.entity == entity.key]
+        if permission.scope == "own":
+            clauses.append(Record.owner_id == self.actor.user_id)
+        elif permission.scope == "team":
+            if self._team is None:
+                self._team = team_owner_ids(self.session, self.actor)
+            clauses.append(Record.owner_id.in_(sorted(self._team)))
+        return clauses
+
+    def _load(self, entity: EntityDef, permission: Permission, record_id: str, *,
+              include_deleted: bool = False) -> Record:
+        statement = select(Record).where(*self._visible(entity, permission), Record.id == record_id)
+        if not include_deleted:
+            statement = statement.where(Record.deleted_at.is_(None))
+        row = self.session.scalar(statement)
+        if row is None:
+            raise NotFoundError(f"no {entity.key} record {record_id!r}")
+        return row
+
+    def _view(self, entity: EntityDef, row: Record) -> RecordView:
+        data, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
+        return RecordView(row, data, masked)
+
+    @staticmethod
+    def _object(body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise RecordInvalidError("the body must be a JSON object", [detail("", "body_not_object")])
+        return body
+
+    @staticmethod
+    def _expect(row: Record, expected_version: int) -> None:
+        if row.version != expected_version:
+            raise ConflictError(
+                "the record was changed by someone else",
+                [detail("/version", "stale_version", expected=expected_version, actual=row.version)],
+            )
+
+    def _write(self, row: Record, expected_version: int, **values: Any) -> None:
+        """Update `row` only if it is still at `expected_version` (optimistic lock), and bump its version."""
+        result = self.session.execute(
+            update(Record)
+            .where(Record.tenant_id == row.tenant_id, Record.id == row.id, Record.version == expected_version)
+            .values(version=expected_version + 1, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            current = self.session.scalar(select(Record.version).where(
+                Record.tenant_id == row.tenant_id, Record.id == row.id))
+            raise ConflictError("the record was changed by someone else",
+                                [detail("/version", "stale_version", expected=expected_version, actual=current)])
+        for key, value in {**values, "version": expected_version + 1}.items():
+            set_committed_value(row, key, value)
+
+    def _checked(self, entity: EntityDef, data: dict[str, Any], before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`data` normalized for storage, or `RecordInvalidError` with every error found."""
+        errors = list(entity.iter_record_errors(data))
+        if errors:
+            raise RecordInvalidError("the record is invalid", errors)
+        data = entity.normalize(data)
+        changed = {k: v for k, v in data.items() if before is None or before.get(k) != v}
+        errors = list(self._missing_references(entity, changed))
+        if errors:
+            raise RecordInvalidError("the record is invalid", errors)
+        return data
+
+    def _missing_references(self, entity: EntityDef, data: Mapping[str, Any]) -> Iterable[ErrorDetail]:
+        for key, value in data.items():
+            field = entity.fields[key]
+            if field.type == "reference":
+                found = self.session.scalar(select(Record.id).where(
+                    Record.tenant_id == self.actor.tenant_id, Record.entity == field.entity, Record.id == value,
+                    Record.deleted_at.is_(None)))
+                if found is None:
+                    target = self.config.entities[field.entity or ""].label.en
+                    yield detail(f"/{key}", "reference_not_found", entity=target, id=value)
+            elif field.type == "user":
+                found = self.session.scalar(select(User.id).where(
+                    User.tenant_id == self.actor.tenant_id, User.id == value))
+                if found is None:
+                    yield detail(f"/{key}", "user_not_found", id=value)
+
+    def _claim_unique(self, entity: EntityDef, record_id: str, before: Mapping[str, Any],
+                      after: Mapping[str, Any], status: type[ConflictError | RecordInvalidError] = RecordInvalidError) -> None:
+        """Move the record's claims on unique values from `before` to `after`; refuse a value taken."""
+        errors: list[ErrorDetail] = []
+        for field in entity.fields.values():
+            if not field.unique or before.get(field.key) == after.get(field.key):
+                continue
+            if field.key in before:
+                self.session.execute(delete(RecordUniqueValue).where(
+                    RecordUniqueValue.tenant_id == self.actor.tenant_id, RecordUniqueValue.entity == entity.key,
+                    RecordUniqueValue.field == field.key, RecordUniqueValue.record_id == record_id))
+            if field.key not in after:
+                continue
+            value_hash = hashlib.sha256(unique_key(field, after[field.key]).encode()).hexdigest()
+            try:
+                with self.session.begin_nested():
+                    self.session.execute(insert(RecordUniqueValue), [{
+                        "tenant_id": self.actor.tenant_id, "entity": entity.key, "field": field.key,
+                        "value_hash": value_hash, "record_id": record_id}])
+            except IntegrityError:
+                errors.append(detail(f"/{field.key}", "not_unique", entity=entity.label.en))
+        if errors:
+            raise status("a value that must be unique is taken", errors)
+
+    def _audit(self, row: Record, action: str, changes: Mapping[str, Any], at: datetime) -> None:
+        write_audit(self.session, tenant_id=row.tenant_id, entity=row.entity, record_id=row.id, action=action,
+                    actor_id=self.actor.user_id, at=at, record_version=row.version,
+                    config_version=self.config.version, changes=changes)

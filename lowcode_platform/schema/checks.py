@@ -1,0 +1,181 @@
+"""Semantic checks of a tenant config: what the meta-schema cannot say.
+
+Each check yields `ErrorDetail`s with pointers into the merged document and never raises, even on a
+document that also breaks the meta-schema (parts of the wrong shape are passed over).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from numbers import Number
+from typing import Any
+
+from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
+from lowcode_platform.schema.entities import SORTABLE_SYSTEM_FIELDS, SYSTEM_FIELDS, compile_field
+from lowcode_platform.schema.fields import COMMON_OPTIONS, FIELD_TYPES, REQUIRED_OPTIONS, field_schema
+from lowcode_platform.schema.validators import iter_schema_errors, make_validator
+
+
+def _objects(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+ALL_OPTIONS = COMMON_OPTIONS.union(*(kind.options for kind in FIELD_TYPES.values()))
+
+
+def tenant_currency(document: Mapping[str, Any]) -> str:
+    """The tenant's default currency (CNY unless `tenant.currency` says otherwise)."""
+    currency = _objects(document.get("tenant")).get("currency")
+    return currency if isinstance(currency, str) else "CNY"
+
+
+def _t(key: object) -> str:
+    return escape_pointer_token(key)
+
+
+def iter_semantic_errors(document: Any) -> Iterator[ErrorDetail]:
+    """Every semantic error of a config document."""
+    if not isinstance(document, dict):
+        return
+    entities = _objects(document.get("entities"))
+    roles = _objects(document.get("roles"))
+    currency = tenant_currency(document)
+    yield from _check_tenant(document)
+    for role_key, role in roles.items():
+        for entity_key in _objects(_objects(role).get("permissions")):
+            if entity_key != "*" and entity_key not in entities:
+                yield detail(f"/roles/{_t(role_key)}/permissions/{_t(entity_key)}", "unknown_entity", entity=entity_key)
+    for entity_key, entity in entities.items():
+        yield from _check_entity(f"/entities/{_t(entity_key)}", _objects(entity), entities, roles, currency)
+    for entity_key, forms in _objects(document.get("forms")).items():
+        base = f"/forms/{_t(entity_key)}"
+        if entity_key not in entities:
+            yield detail(base, "unknown_entity", entity=entity_key)
+            continue
+        fields = _objects(_objects(entities[entity_key]).get("fields"))
+        for purpose, form in _objects(forms).items():
+            form = _objects(form)
+            for i, section in enumerate(form.get("sections") or ()):
+                names = _objects(section).get("fields")
+                yield from _check_field_list(f"{base}/{_t(purpose)}/sections/{i}/fields", names, fields, entity_key)
+            yield from _check_roles(f"{base}/{_t(purpose)}/roles", form.get("roles"), roles)
+
+
+def _check_tenant(document: Mapping[str, Any]) -> Iterator[ErrorDetail]:
+    tenant = _objects(document.get("tenant"))
+    locales = document.get("locales")
+    default = tenant.get("default_locale")
+    if isinstance(locales, list) and isinstance(default, str) and default not in locales:
+        yield detail("/tenant/default_locale", "invalid_option", allowed=", ".join(repr(x) for x in locales))
+
+
+def _check_roles(pointer: str, names: Any, roles: Mapping[str, Any]) -> Iterator[ErrorDetail]:
+    for i, name in enumerate(names if isinstance(names, list) else ()):
+        if isinstance(name, str) and name not in roles:
+            yield detail(f"{pointer}/{i}", "unknown_role", role=name)
+
+
+def _check_field_list(pointer: str, names: Any, fields: Mapping[str, Any], entity: str,
+                      system: frozenset[str] = frozenset()) -> Iterator[ErrorDetail]:
+    seen: set[str] = set()
+    for i, name in enumerate(names if isinstance(names, list) else ()):
+        if not isinstance(name, str):
+            continue
+        if name not in fields and name not in system:
+            yield detail(f"{pointer}/{i}", "unknown_field", field=name, where=f" in entity {entity!r}")
+        elif name in seen:
+            yield detail(f"{pointer}/{i}", "duplicate_key", key=name, where="")
+        seen.add(name)
+
+
+def _check_entity(base: str, entity: Mapping[str, Any], entities: Mapping[str, Any],
+                  roles: Mapping[str, Any], currency: str) -> Iterator[ErrorDetail]:
+    entity_key = base.rsplit("/", 1)[-1]
+    fields = _objects(entity.get("fields"))
+    for key, spec in fields.items():
+        yield from _check_field(f"{base}/fields/{_t(key)}", key, _objects(spec), entities, currency)
+    title = entity.get("title_field")
+    if isinstance(title, str) and title not in fields:
+        yield detail(f"{base}/title_field", "unknown_field", field=title, where=f" in entity {entity_key!r}")
+    for view_key, view in _objects(entity.get("views")).items():
+        view = _objects(view)
+        pointer = f"{base}/views/{_t(view_key)}"
+        yield from _check_field_list(f"{pointer}/columns", view.get("columns"), fields, entity_key, SORTABLE_SYSTEM_FIELDS)
+        sort = view.get("sort")
+        if isinstance(sort, str):
+            name = sort.lstrip("-")
+            known = name in SORTABLE_SYSTEM_FIELDS or (
+                name in fields and FIELD_TYPES.get(_objects(fields[name]).get("type")) is not None
+                and FIELD_TYPES[fields[name]["type"]].sql_kind is not None
+            )
+            if not known:
+                yield detail(f"{pointer}/sort", "unknown_field", field=name, where=" among the sortable fields")
+        for name in _objects(view.get("filters")):
+            if name not in fields:
+                yield detail(f"{pointer}/filters/{_t(name)}", "unknown_field", field=name, where=f" in entity {entity_key!r}")
+        yield from _check_roles(f"{pointer}/roles", view.get("roles"), roles)
+
+
+def _check_field(base: str, key: str, spec: Mapping[str, Any], entities: Mapping[str, Any],
+                 currency: str) -> Iterator[ErrorDetail]:
+    if key in SYSTEM_FIELDS:
+        yield detail(base, "reserved_field", field=key)
+    kind = FIELD_TYPES.get(spec.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        return
+    allowed = COMMON_OPTIONS | kind.options
+    for option in spec:
+        if option not in allowed and option in ALL_OPTIONS:  # an unknown key is the meta-schema's to report
+            yield detail(f"{base}/{_t(option)}", "option_not_for_type", option=option, type=kind.name)
+    for option in REQUIRED_OPTIONS.get(kind.name, ()):
+        if option not in spec:
+            yield detail(base, "missing_option", option=option, type=kind.name)
+    if spec.get("unique") and not kind.can_be_unique:
+        yield detail(f"{base}/unique", "option_not_for_type", option="unique", type=kind.name)
+    if spec.get("indexed") and kind.sql_kind is None:
+        yield detail(f"{base}/indexed", "option_not_for_type", option="indexed", type=kind.name)
+    target = spec.get("entity")
+    if "entity" in kind.options and isinstance(target, str) and target not in entities:
+        yield detail(f"{base}/entity", "unknown_entity", entity=target)
+    for low, high in (("min", "max"), ("min_length", "max_length")):
+        lo, hi = spec.get(low), spec.get(high)
+        if _is_number(lo) and _is_number(hi) and lo > hi:
+            yield detail(f"{base}/{low}", "min_above_max", low=low, high=high)
+    pattern = spec.get("pattern")
+    if isinstance(pattern, str) and "pattern" in kind.options:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            yield detail(f"{base}/pattern", "bad_pattern", error=str(exc))
+            return
+    options = spec.get("options")
+    seen: set[str] = set()
+    for i, option in enumerate(options if isinstance(options, list) else ()):
+        value = _objects(option).get("value")
+        if value in seen:
+            yield detail(f"{base}/options/{i}/value", "duplicate_key", key=value, where="")
+        seen.add(value)
+    if "default" in spec:
+        yield from _check_default(base, spec, seen, currency)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Number) and not isinstance(value, bool)
+
+
+def _check_default(base: str, spec: Mapping[str, Any], option_values: set[str], currency: str) -> Iterator[ErrorDetail]:
+    default = spec["default"]
+    if spec["type"] in {"enum", "multi_enum"}:
+        values = default if isinstance(default, list) and spec["type"] == "multi_enum" else [default]
+        for value in values:
+            if isinstance(value, str) and value not in option_values:
+                yield detail(f"{base}/default", "default_not_option", value=value)
+                return
+    try:
+        field = compile_field(base.rsplit("/", 1)[-1], spec, currency)
+        errors = list(iter_schema_errors(make_validator(field_schema(field, "en")), default))
+    except (TypeError, ValueError, KeyError):  # a malformed field: the meta-schema reports it
+        return
+    if errors:
+        yield detail(f"{base}/default{errors[0].pointer}", "invalid_default", error=errors[0].message)

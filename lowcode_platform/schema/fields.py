@@ -1,0 +1,262 @@
+"""Field types: what each accepts, its JSON Schema, how it is stored, masked and filtered.
+
+The JSON Schema of a field uses only keywords react-jsonschema-form understands. Everything a schema
+cannot say (uniqueness, that a reference or user exists) is checked by the record service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+from lowcode_platform.schema.labels import Label
+from lowcode_platform.schema.regions import load_regions
+
+ID_PATTERN = "^[0-9a-z]{26}$"
+PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|\+[1-9][0-9]{6,14})$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+JS_SAFE_INTEGER = 2**53 - 1
+DECIMAL_LIMIT = 10**15
+
+# Options every field may carry; each type adds its own in `FieldType.options`.
+COMMON_OPTIONS = frozenset({"type", "label", "help", "required", "unique", "indexed", "pii", "default"})
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Label
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One field of an entity, compiled from its config."""
+
+    key: str
+    type: str
+    label: Label
+    help: Label | None = None
+    required: bool = False
+    unique: bool = False
+    indexed: bool = False
+    pii: bool = False
+    has_default: bool = False
+    default: Any = None
+    min: Decimal | int | None = None
+    max: Decimal | int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    options: tuple[Option, ...] = ()
+    entity: str | None = None
+    currencies: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> FieldType:
+        return FIELD_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class FieldType:
+    name: str
+    options: frozenset[str]
+    schema: Callable[[FieldDef, str], dict[str, Any]]
+    sql_kind: str | None = None  # text | integer | numeric | boolean; None: no filter, sort or index
+    can_be_unique: bool = False
+    normalize: Callable[[Any], Any] = lambda value: value
+    mask: Callable[[Any], Any] = field(default=lambda value: "***")
+
+
+def _one_of(options: tuple[Option, ...], locale: str) -> list[dict[str, str]]:
+    return [{"const": option.value, "title": option.label.get(locale)} for option in options]
+
+
+def _string(f: FieldDef, default_max: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": f.max_length or default_max}
+    min_length = f.min_length if f.min_length is not None else (1 if f.required else None)
+    if min_length:
+        schema["minLength"] = min_length
+    if f.pattern:
+        schema["pattern"] = f.pattern
+    return schema
+
+
+def _number(kind: str, f: FieldDef, limit: int) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "minimum": f.min if f.min is not None else -limit,
+        "maximum": f.max if f.max is not None else limit,
+    }
+
+
+def _money(f: FieldDef, locale: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "amount": _number("number", f, DECIMAL_LIMIT),
+            "currency": {"type": "string", "enum": list(f.currencies)},
+        },
+        "required": ["amount", "currency"],
+        "additionalProperties": False,
+    }
+
+
+def _region(f: FieldDef, locale: str) -> dict[str, Any]:
+    provinces = load_regions()
+    return {
+        "type": "object",
+        "properties": {
+            "province": {"type": "string", "oneOf": [{"const": p.code, "title": p.name(locale)} for p in provinces]},
+            "city": {"type": "string", "pattern": "^[0-9]{6}$"},
+        },
+        "required": ["province"],
+        "additionalProperties": False,
+        # A city must lie in its province; provinces without listed cities take none.
+        "allOf": [
+            {
+                "if": {"properties": {"province": {"const": p.code}}, "required": ["province", "city"]},
+                "then": {"properties": {"city": {"enum": [c.code for c in p.cities]} if p.cities else False}},
+            }
+            for p in provinces
+        ],
+    }
+
+
+def normalize_datetime(value: Any) -> Any:
+    """An RFC 3339 timestamp as UTC with milliseconds (`2026-01-02T03:04:05.000Z`): sortable as text."""
+    try:
+        parsed = datetime.fromisoformat(str(value).upper().replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        return value
+    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _normalize_integer(value: Any) -> Any:
+    return int(value) if isinstance(value, (int, Decimal)) and not isinstance(value, bool) else value
+
+
+def _normalize_money(value: Any) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("amount"), (int, Decimal)):
+        return {"amount": value["amount"], "currency": value.get("currency")}
+    return value
+
+
+def mask_phone(value: Any) -> str:
+    text = str(value)
+    if len(text) <= 7:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 7) + text[-4:]
+
+
+def mask_email(value: Any) -> str:
+    local, _, domain = str(value).partition("@")
+    return (local[:1] + "***@" + domain) if domain else "***"
+
+
+def mask_text(value: Any) -> str:
+    text = str(value)
+    return text[:1] + "***" if len(text) > 1 else "***"
+
+
+TEXTUAL = frozenset({"min_length", "max_length", "pattern"})
+NUMERIC = frozenset({"min", "max"})
+
+FIELD_TYPES: Mapping[str, FieldType] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            FieldType("text", TEXTUAL, lambda f, loc: _string(f, 255), "text", True, mask=mask_text),
+            FieldType("long_text", TEXTUAL, lambda f, loc: _string(f, 10000), mask=mask_text),
+            FieldType(
+                "integer", NUMERIC, lambda f, loc: _number("integer", f, JS_SAFE_INTEGER), "integer", True,
+                normalize=_normalize_integer,
+            ),
+            FieldType("decimal", NUMERIC, lambda f, loc: _number("number", f, DECIMAL_LIMIT), "numeric", True),
+            FieldType("money", NUMERIC | {"currencies"}, _money, normalize=_normalize_money),
+            FieldType("boolean", frozenset(), lambda f, loc: {"type": "boolean"}, "boolean"),
+            FieldType("date", frozenset(), lambda f, loc: {"type": "string", "format": "date"}, "text", True),
+            FieldType(
+                "datetime", frozenset(), lambda f, loc: {"type": "string", "format": "date-time"}, "text", True,
+                normalize=normalize_datetime,
+            ),
+            FieldType("enum", frozenset({"options"}), lambda f, loc: {"type": "string", "oneOf": _one_of(f.options, loc)}, "text"),
+            FieldType(
+                "multi_enum", frozenset({"options"}),
+                lambda f, loc: {
+                    "type": "array", "items": {"type": "string", "oneOf": _one_of(f.options, loc)},
+                    "uniqueItems": True, **({"minItems": 1} if f.required else {}),
+                },
+            ),
+            FieldType(
+                "email", frozenset(), lambda f, loc: {"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "maxLength": 254},
+                "text", True, mask=mask_email,
+            ),
+            FieldType(
+                "phone", frozenset(), lambda f, loc: {"type": "string", "pattern": PHONE_PATTERN}, "text", True, mask=mask_phone,
+            ),
+            FieldType(
+                "url", frozenset(), lambda f, loc: {"type": "string", "format": "uri", "pattern": URL_PATTERN, "maxLength": 2048},
+                "text", True, mask=mask_text,
+            ),
+            FieldType("user", frozenset(), lambda f, loc: {"type": "string", "pattern": ID_PATTERN}, "text"),
+            FieldType("reference", frozenset({"entity"}), lambda f, loc: {"type": "string", "pattern": ID_PATTERN}, "text"),
+            FieldType("region", frozenset(), _region),
+        )
+    }
+)
+
+REQUIRED_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"enum": ("options",), "multi_enum": ("options",), "reference": ("entity",)}
+)
+
+
+def field_schema(f: FieldDef, locale: str) -> dict[str, Any]:
+    """The JSON Schema of one field, titled in `locale`."""
+    schema = {"title": f.label.get(locale), **f.kind.schema(f, locale)}
+    if f.help:
+        schema["description"] = f.help.get(locale)
+    if f.has_default:
+        schema["default"] = f.default
+    return schema
+
+
+def unique_key(f: FieldDef, value: Any) -> str:
+    """The text two values share exactly when they collide under the field's `unique` option."""
+    if f.type in {"text", "email"}:
+        return str(value).strip().casefold()
+    if f.type in {"integer", "decimal"}:
+        return str(Decimal(value).normalize())
+    return str(value)
+
+
+class FilterValueError(ValueError):
+    pass
+
+
+def parse_filter_value(f: FieldDef, text: str) -> Any:
+    """Turn a query-string value into a value of the field's type, or raise `FilterValueError`."""
+    kind = f.kind.sql_kind
+    if kind == "integer":
+        if not re.fullmatch(r"-?[0-9]{1,16}", text):
+            raise FilterValueError("an integer")
+        return int(text)
+    if kind == "numeric":
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise FilterValueError("a number") from None
+    if kind == "boolean":
+        if text not in {"true", "false"}:
+            raise FilterValueError("true or false")
+        return text == "true"
+    if f.type == "datetime":
+        return normalize_datetime(text)
+    return text

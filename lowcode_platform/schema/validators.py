@@ -1,0 +1,115 @@
+"""jsonschema validators for the platform's documents, and their errors turned into `ErrorDetail`s.
+
+Numbers arrive as `int` or `Decimal` (see `jsonutil`), so the type checker counts an integral `Decimal`
+as an integer, as JSON Schema counts `1.0`. Formats are checked, as a client checking the served schema
+with the same validator and format checker would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
+
+from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token, pointer_of
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    if isinstance(instance, bool):
+        return False
+    if isinstance(instance, Decimal):
+        return instance.is_finite() and instance == instance.to_integral_value()
+    return Draft202012Validator.TYPE_CHECKER.is_type(instance, "integer")
+
+
+PlatformValidator = extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
+
+_TYPE_WORDS = {
+    "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+    "object": "an object", "array": "an array", "null": "null",
+}
+
+
+def make_validator(schema: Mapping[str, Any]) -> Any:
+    """A validator for `schema` (already known to be a valid 2020-12 schema)."""
+    return PlatformValidator(schema, format_checker=FORMAT_CHECKER)
+
+
+def _allowed(schema: Any) -> str:
+    if isinstance(schema, dict) and "oneOf" in schema:
+        return ", ".join(repr(s.get("const")) for s in schema["oneOf"] if isinstance(s, dict))
+    if isinstance(schema, dict) and "enum" in schema:
+        return ", ".join(repr(v) for v in schema["enum"])
+    return ""
+
+
+def translate(error: ValidationError, unknown_code: str = "unknown_field") -> Iterator[ErrorDetail]:
+    """The details of one jsonschema error, each at the pointer of the value it is about."""
+    pointer = pointer_of(error.absolute_path)
+    keyword, value = error.validator, error.validator_value
+    if keyword == "required":
+        present = error.instance if isinstance(error.instance, dict) else {}
+        for key in value:
+            if key not in present:
+                yield detail(f"{pointer}/{escape_pointer_token(key)}", "required")
+    elif keyword in {"additionalProperties", "unevaluatedProperties"}:
+        known = set(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in known:
+                yield detail(f"{pointer}/{escape_pointer_token(key)}", unknown_code, key=key, field=key, where="")
+    elif keyword == "propertyNames":
+        key = error.instance
+        yield detail(f"{pointer}/{escape_pointer_token(key)}", "bad_identifier", key=key)
+    elif keyword == "type":
+        expected = value if isinstance(value, str) else value[0]
+        yield detail(pointer, "type", expected=_TYPE_WORDS.get(expected, expected))
+    elif keyword in {"enum", "const", "oneOf", "anyOf"}:
+        allowed = _allowed(error.schema) or _allowed({keyword: value} if keyword == "enum" else {})
+        if keyword == "const":
+            allowed = repr(value)
+        if not allowed:
+            yield detail(pointer, "invalid", error=error.message)
+        else:
+            yield detail(pointer, "invalid_option", allowed=allowed)
+    elif keyword in {"minimum", "exclusiveMinimum"}:
+        yield detail(pointer, "minimum", limit=value)
+    elif keyword in {"maximum", "exclusiveMaximum"}:
+        yield detail(pointer, "maximum", limit=value)
+    elif keyword == "minLength":
+        yield detail(pointer, "required" if value == 1 and error.instance == "" else "min_length", limit=value)
+    elif keyword == "maxLength":
+        yield detail(pointer, "max_length", limit=value)
+    elif keyword == "minItems":
+        yield detail(pointer, "min_items", limit=value)
+    elif keyword == "maxItems":
+        yield detail(pointer, "max_items", limit=value)
+    elif keyword == "uniqueItems":
+        yield detail(pointer, "duplicate_items")
+    elif keyword == "pattern":
+        yield detail(pointer, "pattern", pattern=value)
+    elif keyword == "format":
+        yield detail(pointer, "format", format=value)
+    elif keyword in {"allOf", "if", "then"} and error.context:
+        for sub in error.context:
+            yield from translate(sub, unknown_code)
+    else:
+        yield detail(pointer, "invalid", error=error.message)
+
+
+def iter_schema_errors(validator: Any, instance: Any, unknown_code: str = "unknown_field") -> Iterator[ErrorDetail]:
+    """Every error of `instance`, at most one per pointer (the first one jsonschema finds there)."""
+    seen: set[str] = set()
+    for error in validator.iter_errors(instance):
+        for found in translate(error, unknown_code):
+            if found.pointer not in seen:
+                seen.add(found.pointer)
+                yield found

@@ -1,0 +1,66 @@
+"""SQL for one field inside a record's `data`, typed, with the field key inlined.
+
+The key is written into the SQL text (keys are `^[a-z][a-z0-9_]*$`, so this is safe) rather than bound,
+so that a query's expression is exactly the one an expression index was built on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Numeric, String, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_TYPES: dict[str, TypeEngine[Any]] = {
+    "text": String(), "integer": BigInteger(), "numeric": Numeric(asdecimal=True), "boolean": Boolean(),
+}
+_PG_CASTS = {"text": "{}", "integer": "CAST({} AS BIGINT)", "numeric": "CAST({} AS NUMERIC)", "boolean": "CAST({} AS BOOLEAN)"}
+
+
+class json_field(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
+    """`records.data -> key` as a value of SQL kind `text`, `integer`, `numeric` or `boolean`."""
+
+    inherit_cache = True
+    _traverse_internals: list[Any] = []
+
+    def __init__(self, key: str, kind: str) -> None:
+        if not KEY.match(key) or kind not in _TYPES:
+            raise ValueError(f"bad field key or kind: {key!r}, {kind!r}")
+        self.key_name = key
+        self.kind = kind
+        self.type = _TYPES[kind]
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
+        return (json_field, self.key_name, self.kind)
+
+
+@compiles(json_field, "postgresql")
+def _compile_pg(element: json_field, compiler: Any, **kw: Any) -> str:
+    return _PG_CASTS[element.kind].format(f"(records.data ->> '{element.key_name}')")
+
+
+@compiles(json_field)
+def _compile_sqlite(element: json_field, compiler: Any, **kw: Any) -> str:
+    return f"json_extract(records.data, '$.{element.key_name}')"
+
+
+def field_index_ddl(dialect: str, key: str, kind: str) -> str:
+    """`CREATE INDEX IF NOT EXISTS` for an `indexed` field: (tenant, entity, the field's expression)."""
+    if not KEY.match(key) or kind not in _TYPES:
+        raise ValueError(f"bad field key or kind: {key!r}, {kind!r}")
+    name = "ix_records_data_" + hashlib.sha1(f"{key}:{kind}".encode()).hexdigest()[:16]
+    expression = (
+        _PG_CASTS[kind].format(f"(data ->> '{key}')") if dialect == "postgresql" else f"json_extract(data, '$.{key}')"
+    )
+    return f"CREATE INDEX IF NOT EXISTS {name} ON records (tenant_id, entity, ({expression}))"
+
+
+def ensure_field_indexes(connection: Any, fields: list[tuple[str, str]]) -> None:
+    """Create the expression indexes of `(key, kind)` pairs that do not exist yet."""
+    for key, kind in fields:
+        connection.execute(text(field_index_ddl(connection.dialect.name, key, kind)))

@@ -1,0 +1,154 @@
+"""The platform's tables. Every tenant-owned table leads its key and indexes with `tenant_id`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lowcode_platform.storage.types import JSONDocument, UTCDateTime
+
+ID = String(26)
+KEY = String(63)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument}
+
+
+class TenantScoped:
+    """A table whose rows belong to one tenant; a tenant-scoped session filters every statement on it."""
+
+    tenant_id: Mapped[str] = mapped_column(ID, primary_key=True, sort_order=-10)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    slug: Mapped[str] = mapped_column(KEY, unique=True)
+    active_version: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+
+class TenantConfigVersion(TenantScoped, Base):
+    __tablename__ = "tenant_config_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))  # draft | active | retired
+    author: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),)
+
+
+class Team(TenantScoped, Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    )
+
+
+class User(TenantScoped, Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(KEY)
+    team_id: Mapped[str | None] = mapped_column(ID)
+    manager_id: Mapped[str | None] = mapped_column(ID)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"]),
+        ForeignKeyConstraint(["tenant_id", "manager_id"], ["users.tenant_id", "users.id"]),
+    )
+
+
+class Record(TenantScoped, Base):
+    """A record of any tenant entity: system columns, and the entity's fields in `data`."""
+
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    entity: Mapped[str] = mapped_column(KEY)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    pool: Mapped[str | None] = mapped_column(KEY)
+    pipeline: Mapped[str | None] = mapped_column(KEY)
+    stage: Mapped[str | None] = mapped_column(KEY)
+    stage_entered_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    won_at: Mapped[datetime | None]
+    lost_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(ID)
+    updated_by: Mapped[str | None] = mapped_column(ID)
+    version: Mapped[int]
+    config_version: Mapped[int]
+    data: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("ix_records_entity_created", "tenant_id", "entity", "created_at", "id"),
+        Index("ix_records_entity_updated", "tenant_id", "entity", "updated_at", "id"),
+        Index("ix_records_entity_owner", "tenant_id", "entity", "owner_id"),
+    )
+
+
+class RecordUniqueValue(TenantScoped, Base):
+    """One claimed value of a `unique` field; the primary key makes two claims of it impossible."""
+
+    __tablename__ = "record_unique_values"
+
+    entity: Mapped[str] = mapped_column(KEY, primary_key=True)
+    field: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),
+        Index("ix_record_unique_values_record", "tenant_id", "record_id"),
+    )
+
+
+class AuditEntry(TenantScoped, Base):
+    """Who changed what and when: one row per create, update, delete and restore."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    entity: Mapped[str] = mapped_column(KEY)
+    record_id: Mapped[str] = mapped_column(ID)
+    action: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(ID)
+    at: Mapped[datetime]
+    record_version: Mapped[int]
+    config_version: Mapped[int]
+    changes: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("ix_audit_log_record", "tenant_id", "record_id", "id"),
+    )
