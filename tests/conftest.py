@@ -51,10 +51,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     settings = Settings(database_url=database_url, instance_dir=tmp_path_factory.mktemp("instance"),
                         echo_endpoint=True)
-    return create_app(settings)
+    app = create_app(settings)
+    yield app
+    app.extensions["lowcode"].engine.dispose()
 
 
 @pytest.fixture
