@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_
+from sqlalchemy import ColumnElement, and_, case, literal, or_
 
 from lowcode_platform import jsonutil
 from lowcode_platform.errors import ErrorDetail, MalformedRequestError, parameter_error
@@ -104,7 +104,8 @@ def order_and_seek(entity: EntityDef, query: ListQuery) -> tuple[list[ColumnElem
     order = [t.desc() if descending else t.asc() for t in terms]
     if query.after is None:
         return order, None
-    flag, value, last_id = query.after
+    flag, raw, last_id = query.after
+    value = literal(raw, key.type)
 
     def beyond(a: Any, b: Any) -> ColumnElement[bool]:
         return a < b if descending else a > b
