@@ -45,6 +45,7 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "zh": "默认值 {value!r} 不在字段的选项中",
     },
     "invalid_default": {"en": "the default is invalid: {error}", "zh": "默认值无效：{error}"},
+    "invalid_filter": {"en": "the filter value is invalid: {error}", "zh": "筛选值无效：{error}"},
     "min_above_max": {"en": "{low} is greater than {high}", "zh": "{low} 大于 {high}"},
     "bad_pattern": {"en": "not a valid regular expression: {error}", "zh": "不是有效的正则表达式：{error}"},
     "bad_extends": {"en": "cannot extend {name!r}: {error}", "zh": "无法继承 {name!r}：{error}"},

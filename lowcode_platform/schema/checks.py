@@ -111,9 +111,12 @@ def _check_entity(base: str, entity: Mapping[str, Any], entities: Mapping[str, A
             )
             if not known:
                 yield detail(f"{pointer}/sort", "unknown_field", field=name, where=" among the sortable fields")
-        for name in _objects(view.get("filters")):
+        for name, value in _objects(view.get("filters")).items():
             if name not in fields:
                 yield detail(f"{pointer}/filters/{_t(name)}", "unknown_field", field=name, where=f" in entity {entity_key!r}")
+            else:
+                yield from _check_value(f"{pointer}/filters/{_t(name)}", name, _objects(fields[name]), value,
+                                        currency, "invalid_filter")
         yield from _check_roles(f"{pointer}/roles", view.get("roles"), roles)
 
 
@@ -172,10 +175,16 @@ def _check_default(base: str, spec: Mapping[str, Any], option_values: set[str], 
             if isinstance(value, str) and value not in option_values:
                 yield detail(f"{base}/default", "default_not_option", value=value)
                 return
+    yield from _check_value(f"{base}/default", base.rsplit("/", 1)[-1], spec, default, currency, "invalid_default")
+
+
+def _check_value(pointer: str, key: str, spec: Mapping[str, Any], value: Any, currency: str,
+                 code: str) -> Iterator[ErrorDetail]:
+    """An error when `value` is not a valid value of the field `spec`."""
     try:
-        field = compile_field(base.rsplit("/", 1)[-1], spec, currency)
-        errors = list(iter_schema_errors(make_validator(field_schema(field, "en")), default))
+        field = compile_field(key, spec, currency)
+        errors = list(iter_schema_errors(make_validator(field_schema(field, "en")), value))
     except (TypeError, ValueError, KeyError):  # a malformed field: the meta-schema reports it
         return
     if errors:
-        yield detail(f"{base}/default{errors[0].pointer}", "invalid_default", error=errors[0].message)
+        yield detail(f"{pointer}{errors[0].pointer}", code, error=errors[0].message)

@@ -1,0 +1,210 @@
+"""Tests of the config checks: every semantic error kind and the meta-schema's, located and coded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lowcode_platform.errors import ErrorDetail
+from lowcode_platform.messages import CATALOG
+from lowcode_platform.schema import iter_config_errors
+from tests.configs import crm, label
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def errors_of(document: Any) -> list[ErrorDetail]:
+    return list(iter_config_errors(document))
+
+
+def pairs(document: Any) -> list[tuple[str, str]]:
+    return [(e.pointer, e.code) for e in errors_of(document)]
+
+
+def lead_fields(document: dict[str, Any]) -> dict[str, Any]:
+    return document["entities"]["lead"]["fields"]
+
+
+def lead_view(document: dict[str, Any]) -> dict[str, Any]:
+    return document["entities"]["lead"]["views"]["all"]
+
+
+def add_form(document: dict[str, Any], entity: str = "lead", fields: list[str] | None = None,
+             roles: list[str] | None = None) -> None:
+    form: dict[str, Any] = {"sections": [{"fields": fields or ["name"]}]}
+    if roles is not None:
+        form["roles"] = roles
+    document["forms"] = {entity: {"create": form}}
+
+
+def set_in(path: str, value: Any) -> Mutation:
+    """A mutation that sets the value at `path` (slash-separated keys below the document)."""
+
+    def mutate(document: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        target: Any = document
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        target[last] = value
+
+    return mutate
+
+
+def delete(path: str) -> Mutation:
+    def mutate(document: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        target: Any = document
+        for key in parents:
+            target = target[key]
+        del target[last]
+
+    return mutate
+
+
+def both(*mutations: Mutation) -> Mutation:
+    def mutate(document: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(document)
+
+    return mutate
+
+
+F = "entities/lead/fields"
+P = "/entities/lead/fields"
+V = "/entities/lead/views/all"
+
+SEMANTIC_CASES = [
+    pytest.param(set_in("roles/rep/permissions/ghost", {"read": True}),
+                 "/roles/rep/permissions/ghost", "unknown_entity", id="unknown_entity-permissions"),
+    pytest.param(set_in(f"{F}/customer/entity", "ghost"),
+                 f"{P}/customer/entity", "unknown_entity", id="unknown_entity-reference"),
+    pytest.param(lambda d: add_form(d, entity="ghost"), "/forms/ghost", "unknown_entity", id="unknown_entity-forms"),
+    pytest.param(set_in("entities/lead/title_field", "nope"),
+                 "/entities/lead/title_field", "unknown_field", id="unknown_field-title_field"),
+    pytest.param(set_in("entities/lead/views/all/columns", ["name", "nope"]),
+                 f"{V}/columns/1", "unknown_field", id="unknown_field-view-columns"),
+    pytest.param(set_in("entities/lead/views/all/sort", "-nope"),
+                 f"{V}/sort", "unknown_field", id="unknown_field-view-sort"),
+    pytest.param(set_in("entities/lead/views/all/sort", "tags"),
+                 f"{V}/sort", "unknown_field", id="unknown_field-view-sort-not-sortable"),
+    pytest.param(set_in("entities/lead/views/all/filters", {"nope": "x"}),
+                 f"{V}/filters/nope", "unknown_field", id="unknown_field-view-filters"),
+    pytest.param(lambda d: add_form(d, fields=["name", "nope"]),
+                 "/forms/lead/create/sections/0/fields/1", "unknown_field", id="unknown_field-form-section"),
+    pytest.param(set_in("entities/lead/views/all/roles", ["rep", "ghost"]),
+                 f"{V}/roles/1", "unknown_role", id="unknown_role-view"),
+    pytest.param(lambda d: add_form(d, roles=["ghost"]),
+                 "/forms/lead/create/roles/0", "unknown_role", id="unknown_role-form"),
+    pytest.param(set_in(f"{F}/tags/options/1/value", "hot"),
+                 f"{P}/tags/options/1/value", "duplicate_key", id="duplicate_key-option-value"),
+    pytest.param(set_in("entities/lead/views/all/columns", ["name", "status", "name"]),
+                 f"{V}/columns/2", "duplicate_key", id="duplicate_key-view-column"),
+    pytest.param(set_in(f"{F}/owner", {"type": "text", "label": label("Owner")}),
+                 f"{P}/owner", "reserved_field", id="reserved_field"),
+    pytest.param(set_in(f"{F}/employees/min_length", 1),
+                 f"{P}/employees/min_length", "option_not_for_type", id="option_not_for_type-min_length-integer"),
+    pytest.param(set_in(f"{F}/name/currencies", ["CNY"]),
+                 f"{P}/name/currencies", "option_not_for_type", id="option_not_for_type-currencies-text"),
+    pytest.param(set_in(f"{F}/vip/unique", True),
+                 f"{P}/vip/unique", "option_not_for_type", id="option_not_for_type-unique-boolean"),
+    pytest.param(set_in(f"{F}/budget/indexed", True),
+                 f"{P}/budget/indexed", "option_not_for_type", id="option_not_for_type-indexed-money"),
+    pytest.param(both(delete(f"{F}/status/options"), delete(f"{F}/status/default")),
+                 f"{P}/status", "missing_option", id="missing_option-enum-options"),
+    pytest.param(delete(f"{F}/customer/entity"), f"{P}/customer", "missing_option", id="missing_option-reference-entity"),
+    pytest.param(both(set_in(f"{F}/score/min", 100), set_in(f"{F}/score/max", 0)),
+                 f"{P}/score/min", "min_above_max", id="min_above_max-min-max"),
+    pytest.param(set_in(f"{F}/name/min_length", 60),
+                 f"{P}/name/min_length", "min_above_max", id="min_above_max-lengths"),
+    pytest.param(set_in(f"{F}/name/pattern", "[a-"), f"{P}/name/pattern", "bad_pattern", id="bad_pattern"),
+    pytest.param(set_in(f"{F}/status/default", "lost"),
+                 f"{P}/status/default", "default_not_option", id="default_not_option-enum"),
+    pytest.param(set_in(f"{F}/tags/default", ["hot", "warm"]),
+                 f"{P}/tags/default", "default_not_option", id="default_not_option-multi_enum"),
+    pytest.param(set_in(f"{F}/employees/default", "x"),
+                 f"{P}/employees/default", "invalid_default", id="invalid_default-integer"),
+    pytest.param(set_in(f"{F}/name/default", "x" * 51),
+                 f"{P}/name/default", "invalid_default", id="invalid_default-text-too-long"),
+    pytest.param(set_in(f"{F}/budget/default", {"amount": 1}),
+                 f"{P}/budget/default/currency", "invalid_default", id="invalid_default-money-inner-pointer"),
+    pytest.param(both(set_in("locales", ["en"]), set_in("tenant/default_locale", "zh")),
+                 "/tenant/default_locale", "invalid_option", id="invalid_option-default_locale"),
+]
+
+
+def test_the_base_config_is_valid() -> None:
+    """The CRM test config has no errors at all."""
+    assert errors_of(crm()) == []
+
+
+@pytest.mark.parametrize(("mutation", "pointer", "code"), SEMANTIC_CASES)
+def test_semantic_error(mutation: Mutation, pointer: str, code: str) -> None:
+    """Each semantic mistake gives exactly one error, with its pointer and code."""
+    document = crm()
+    mutation(document)
+    assert pairs(document) == [(pointer, code)]
+
+
+META_CASES = [
+    pytest.param(set_in("colour", "blue"), "/colour", "unknown_key", id="unknown_key-top-level"),
+    pytest.param(set_in(f"{F}/name/colour", "blue"), f"{P}/name/colour", "unknown_key", id="unknown_key-field"),
+    pytest.param(delete(f"{F}/name/label"), f"{P}/name/label", "required", id="required-field-label"),
+    pytest.param(lambda d: d["entities"].__setitem__("Lead", d["entities"]["customer"]),
+                 "/entities/Lead", "bad_identifier", id="bad_identifier-entity"),
+    pytest.param(set_in(f"{F}/name/required", "yes"), f"{P}/name/required", "type", id="type-required"),
+    pytest.param(set_in(f"{F}/name/type", "colour"), f"{P}/name/type", "invalid_option", id="invalid_option-field-type"),
+]
+
+
+@pytest.mark.parametrize(("mutation", "pointer", "code"), META_CASES)
+def test_meta_schema_error(mutation: Mutation, pointer: str, code: str) -> None:
+    """A document breaking the meta-schema gives an error at the offending pointer."""
+    document = crm()
+    mutation(document)
+    assert (pointer, code) in pairs(document)
+
+
+@pytest.mark.parametrize(("mutation", "pointer", "code"), SEMANTIC_CASES + META_CASES)
+def test_errors_render_messages_in_english_and_chinese(mutation: Mutation, pointer: str, code: str) -> None:
+    """Every error a broken config produces renders a filled-in message in en and a different one in zh."""
+    document = crm()
+    mutation(document)
+    found = errors_of(document)
+    assert found
+    for error in found:
+        english, chinese = error.message_in("en"), error.message_in("zh")
+        for message in (english, chinese):
+            assert message not in {error.code, error.code.replace("_", " ")}, error
+            assert "{" not in message, f"a placeholder of {error.code} was left unfilled: {message}"
+        assert chinese != english, error
+
+
+def test_every_code_of_the_tables_is_in_the_catalog() -> None:
+    """Each code the checks can produce has an English and a Chinese template."""
+    codes = {case.values[2] for case in SEMANTIC_CASES + META_CASES}
+    for code in sorted(codes):
+        assert set(CATALOG[code]) == {"en", "zh"}, code
+        assert CATALOG[code]["zh"] != CATALOG[code]["en"], code
+
+
+MALFORMED_CASES = [
+    pytest.param(set_in(f"{F}/vip/type", ["boolean"]), id="field-type-is-a-list"),
+    pytest.param(both(set_in(f"{F}/vip/type", {"kind": "boolean"}), set_in("entities/lead/views/all/sort", "vip")),
+                 id="sorted-field-type-is-an-object"),
+    pytest.param(set_in(f"{F}/tags/options/0/value", ["hot"]), id="option-value-is-a-list"),
+    pytest.param(set_in(f"{F}/status/label", "Status"), id="label-of-a-field-with-default-is-a-string"),
+    pytest.param(set_in(f"{F}/status/help", "Where the lead stands"), id="help-of-a-field-with-default-is-a-string"),
+    pytest.param(set_in(f"{F}/status/options/0/label", "New"), id="option-label-is-a-string"),
+    pytest.param(lambda d: d.__setitem__("forms", {"lead": {"create": {"sections": 5}}}), id="form-sections-is-a-number"),
+]
+
+
+@pytest.mark.parametrize("mutation", MALFORMED_CASES)
+def test_checks_report_rather_than_raise_on_malformed_parts(mutation: Mutation) -> None:
+    """A part of the wrong shape is reported by the meta-schema; the semantic checks pass over it without raising."""
+    document = crm()
+    mutation(document)
+    found = errors_of(document)
+    assert found and all(e.pointer.startswith("/") for e in found)
