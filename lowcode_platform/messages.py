@@ -21,8 +21,8 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     },
     "unknown_key": {"en": "unknown key {key!r}", "zh": "未知的键 {key!r}"},
     "bad_identifier": {
-        "en": "{key!r} is not a valid key: use lower-case letters, digits and _ and start with a letter",
-        "zh": "{key!r} 不是合法的键：只能使用小写字母、数字和下划线，并以字母开头",
+        "en": "{key!r} is not a valid key: use at most 63 lower-case letters, digits and _, starting with a letter",
+        "zh": "{key!r} 不是合法的键：只能使用小写字母、数字和下划线，以字母开头，最多 63 个字符",
     },
     "unknown_entity": {"en": "unknown entity {entity!r}", "zh": "未知的实体 {entity!r}"},
     "unknown_field": {

@@ -19,6 +19,7 @@ from lowcode_platform.api.envelopes import (
 from lowcode_platform.errors import NotFoundError, PermissionDeniedError, detail
 from lowcode_platform.schema import meta_schema_text
 from lowcode_platform.schema.config import ACTIONS
+from lowcode_platform.schema.openapi import build_tenant_openapi
 
 blp = Blueprint("meta", __name__, url_prefix="/api/v1/meta", description="The platform's and the tenant's schemas")
 
@@ -86,6 +87,16 @@ class EntitySchema(MethodView):
         if compiled is None:
             raise NotFoundError(f"unknown entity {entity!r}", [detail("", "unknown_entity", entity=entity)])
         return current_app.response_class(compiled.schema_text(request_locale()), mimetype="application/schema+json")
+
+
+@blp.route("/openapi.json")
+class TenantOpenAPI(MethodView):
+    @blp.response(200, description="OpenAPI 3.1 of the tenant's records, typed per entity")
+    def get(self) -> Any:
+        """The tenant's own OpenAPI document: every entity the caller may read, with its JSON Schema."""
+        who = caller()
+        readable = [k for k in who.config.entities if who.actor.role.permission(k).read]
+        return json_response(build_tenant_openapi(who.config, readable, request_locale()))
 
 
 def echo() -> Any:

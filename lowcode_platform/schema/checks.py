@@ -7,13 +7,13 @@ document that also breaks the meta-schema (parts of the wrong shape are passed o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from numbers import Number
 from typing import Any
 
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
 from lowcode_platform.schema.entities import SORTABLE_SYSTEM_FIELDS, SYSTEM_FIELDS, compile_field
-from lowcode_platform.schema.fields import COMMON_OPTIONS, FIELD_TYPES, REQUIRED_OPTIONS, field_schema
+from lowcode_platform.schema.fields import COMMON_OPTIONS, FIELD_TYPES, REQUIRED_OPTIONS, FieldType, field_schema
 from lowcode_platform.schema.validators import iter_schema_errors, make_validator
 
 
@@ -30,13 +30,30 @@ def tenant_currency(document: Mapping[str, Any]) -> str:
     return currency if isinstance(currency, str) else "CNY"
 
 
+def _kind(spec: Any) -> FieldType | None:
+    """The type of a field spec, or None when it names no known type."""
+    name = _objects(spec).get("type")
+    return FIELD_TYPES.get(name) if isinstance(name, str) else None
+
+
 def _t(key: object) -> str:
     return escape_pointer_token(key)
 
 
-def iter_semantic_errors(document: Any) -> Iterator[ErrorDetail]:
-    """Every semantic error of a config document."""
-    if not isinstance(document, dict):
+class _Shape:
+    """Where the meta-schema found errors: a part with one is passed over by the semantic checks."""
+
+    def __init__(self, broken: Iterable[str]) -> None:
+        self.broken = tuple(broken)
+
+    def sound(self, pointer: str) -> bool:
+        return not any(b == pointer or b.startswith(pointer + "/") for b in self.broken)
+
+
+def iter_semantic_errors(document: Any, shape_errors: Iterable[str] = ()) -> Iterator[ErrorDetail]:
+    """Every semantic error of a config document; `shape_errors` are pointers the meta-schema refused."""
+    shape = _Shape(shape_errors)
+    if not isinstance(document, dict) or "" in shape.broken:
         return
     entities = _objects(document.get("entities"))
     roles = _objects(document.get("roles"))
@@ -47,7 +64,7 @@ def iter_semantic_errors(document: Any) -> Iterator[ErrorDetail]:
             if entity_key != "*" and entity_key not in entities:
                 yield detail(f"/roles/{_t(role_key)}/permissions/{_t(entity_key)}", "unknown_entity", entity=entity_key)
     for entity_key, entity in entities.items():
-        yield from _check_entity(f"/entities/{_t(entity_key)}", _objects(entity), entities, roles, currency)
+        yield from _check_entity(f"/entities/{_t(entity_key)}", _objects(entity), entities, roles, currency, shape)
     for entity_key, forms in _objects(document.get("forms")).items():
         base = f"/forms/{_t(entity_key)}"
         if entity_key not in entities:
@@ -55,6 +72,8 @@ def iter_semantic_errors(document: Any) -> Iterator[ErrorDetail]:
             continue
         fields = _objects(_objects(entities[entity_key]).get("fields"))
         for purpose, form in _objects(forms).items():
+            if not shape.sound(f"{base}/{_t(purpose)}"):
+                continue
             form = _objects(form)
             for i, section in enumerate(form.get("sections") or ()):
                 names = _objects(section).get("fields")
@@ -90,31 +109,35 @@ def _check_field_list(pointer: str, names: Any, fields: Mapping[str, Any], entit
 
 
 def _check_entity(base: str, entity: Mapping[str, Any], entities: Mapping[str, Any],
-                  roles: Mapping[str, Any], currency: str) -> Iterator[ErrorDetail]:
+                  roles: Mapping[str, Any], currency: str, shape: _Shape) -> Iterator[ErrorDetail]:
     entity_key = base.rsplit("/", 1)[-1]
     fields = _objects(entity.get("fields"))
     for key, spec in fields.items():
-        yield from _check_field(f"{base}/fields/{_t(key)}", key, _objects(spec), entities, currency)
+        if shape.sound(f"{base}/fields/{_t(key)}"):
+            yield from _check_field(f"{base}/fields/{_t(key)}", key, _objects(spec), entities, currency)
     title = entity.get("title_field")
     if isinstance(title, str) and title not in fields:
         yield detail(f"{base}/title_field", "unknown_field", field=title, where=f" in entity {entity_key!r}")
     for view_key, view in _objects(entity.get("views")).items():
         view = _objects(view)
         pointer = f"{base}/views/{_t(view_key)}"
+        if not shape.sound(pointer):
+            continue
         yield from _check_field_list(f"{pointer}/columns", view.get("columns"), fields, entity_key, SORTABLE_SYSTEM_FIELDS)
         sort = view.get("sort")
         if isinstance(sort, str):
             name = sort.lstrip("-")
-            known = name in SORTABLE_SYSTEM_FIELDS or (
-                name in fields and FIELD_TYPES.get(_objects(fields[name]).get("type")) is not None
-                and FIELD_TYPES[fields[name]["type"]].sql_kind is not None
-            )
+            kind = _kind(fields.get(name))
+            known = name in SORTABLE_SYSTEM_FIELDS or (kind is not None and kind.sql_kind is not None)
             if not known:
                 yield detail(f"{pointer}/sort", "unknown_field", field=name, where=" among the sortable fields")
         for name, value in _objects(view.get("filters")).items():
             if name not in fields:
                 yield detail(f"{pointer}/filters/{_t(name)}", "unknown_field", field=name, where=f" in entity {entity_key!r}")
-            else:
+            elif (kind := _kind(fields[name])) is not None and kind.sql_kind is None:
+                yield detail(f"{pointer}/filters/{_t(name)}", "invalid_filter",
+                             error=f"{kind.name} fields cannot be filtered")
+            elif shape.sound(f"{base}/fields/{_t(name)}"):
                 yield from _check_value(f"{pointer}/filters/{_t(name)}", name, _objects(fields[name]), value,
                                         currency, "invalid_filter")
         yield from _check_roles(f"{pointer}/roles", view.get("roles"), roles)
@@ -124,7 +147,7 @@ def _check_field(base: str, key: str, spec: Mapping[str, Any], entities: Mapping
                  currency: str) -> Iterator[ErrorDetail]:
     if key in SYSTEM_FIELDS:
         yield detail(base, "reserved_field", field=key)
-    kind = FIELD_TYPES.get(spec.get("type"))  # type: ignore[arg-type]
+    kind = _kind(spec)
     if kind is None:
         return
     allowed = COMMON_OPTIONS | kind.options

@@ -74,8 +74,9 @@ class TenantConfig:
 
 def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
     """Every error of a config document: the meta-schema's, then the semantic checks'."""
-    yield from iter_meta_errors(document)
-    yield from iter_semantic_errors(document)
+    shape_errors = list(iter_meta_errors(document))
+    yield from shape_errors
+    yield from iter_semantic_errors(document, [e.pointer for e in shape_errors])
 
 
 def _compile_role(key: str, spec: Mapping[str, Any]) -> RoleDef:

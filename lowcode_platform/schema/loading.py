@@ -119,17 +119,19 @@ def _folder_files(folder: Path) -> Iterator[Path]:
 
 def _mount(document: dict[str, Any], tokens: list[str], value: Any, shown: str, loaded: LoadedConfig,
            claimed: dict[str, str]) -> None:
+    """Place `value` at `tokens` unless something is there already (from this file or another)."""
     pointer = "".join("/" + escape_pointer_token(t) for t in tokens)
-    if pointer in claimed:
-        where = f" (also in {claimed[pointer]})"
-        loaded.errors.append(FileError(shown, detail("", "duplicate_key", key=tokens[-1], where=where)))
-        return
-    claimed[pointer] = shown
     target = document
     for token in tokens[:-1]:
         target = target.setdefault(token, {})
         if not isinstance(target, dict):
             return
+    if tokens[-1] in target:
+        owner = next((f for p, f in claimed.items() if pointer == p or pointer.startswith(p + "/")), "")
+        where = f" (also in {owner})" if owner and owner != shown else ""
+        loaded.errors.append(FileError(shown, detail("", "duplicate_key", key=tokens[-1], where=where)))
+        return
+    claimed[pointer] = shown
     target[tokens[-1]] = value
 
 

@@ -56,7 +56,9 @@ def translate(error: ValidationError, unknown_code: str = "unknown_field") -> It
     """The details of one jsonschema error, each at the pointer of the value it is about."""
     pointer = pointer_of(error.absolute_path)
     keyword, value = error.validator, error.validator_value
-    if keyword == "required":
+    if "propertyNames" in error.relative_schema_path:
+        yield detail(f"{pointer}/{escape_pointer_token(error.instance)}", "bad_identifier", key=error.instance)
+    elif keyword == "required":
         present = error.instance if isinstance(error.instance, dict) else {}
         for key in value:
             if key not in present:
@@ -66,9 +68,6 @@ def translate(error: ValidationError, unknown_code: str = "unknown_field") -> It
         for key in error.instance:
             if key not in known:
                 yield detail(f"{pointer}/{escape_pointer_token(key)}", unknown_code, key=key, field=key, where="")
-    elif keyword == "propertyNames":
-        key = error.instance
-        yield detail(f"{pointer}/{escape_pointer_token(key)}", "bad_identifier", key=key)
     elif keyword == "type":
         expected = value if isinstance(value, str) else value[0]
         yield detail(pointer, "type", expected=_TYPE_WORDS.get(expected, expected))

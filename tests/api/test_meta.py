@@ -94,3 +94,16 @@ def test_echo_returns_the_body_it_parsed(client):
     response = client.post("/api/v1/meta/echo", data='{"a": 1.10, "b": ["x"]}', content_type="application/json")
     assert response.status_code == 201
     assert response.data == b'{"a": 1.10, "b": ["x"]}'
+
+
+def test_tenant_openapi_embeds_each_readable_entity_schema(tenant):
+    """The tenant's OpenAPI 3.1 document validates and types records with the served entity schemas."""
+    document = tenant.call("GET", "/api/v1/meta/openapi.json").get_json()
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+    served = json.loads(tenant.call("GET", "/api/v1/meta/entities/lead/schema").data)
+    served.pop("$schema")
+    assert document["components"]["schemas"]["LeadData"] == served
+    assert "/api/v1/records/customer/{id}" in document["paths"]
+    viewer = tenant.call("GET", "/api/v1/meta/openapi.json", "viewer").get_json()
+    assert [p for p in viewer["paths"] if p.count("/") == 4] == ["/api/v1/records/lead"]
