@@ -11,7 +11,7 @@ Cases (records per second, higher is better; `ratio` is ours / baseline):
 
 The two loops of a case alternate in chunks (and which goes first alternates too), so machine noise hits
 both alike. SQLite runs on a fresh file in a temp dir; PostgreSQL (when LOWCODE_TEST_DATABASE_URL is set)
-on a fresh dedicated schema of that database, dropped at the end. Progress goes to stderr; the last line
+on a fresh schema of its own in that database (search_path set in the URL), dropped at the end. Progress goes to stderr; the last line
 of stdout is the JSON result.
 """
 
@@ -56,7 +56,7 @@ SEED = 20240601
 SERVICE_ROWS = 2000
 HTTP_ROWS = 1000
 CHUNKS = 20
-PG_SCHEMA = "bench_record_write"
+PG_SCHEMA = f"bench_record_write_{os.getpid()}"  # own schema: tests may reset public meanwhile
 ENTITY = "lead"
 
 

@@ -23,11 +23,13 @@ class Platform:
     sessions: sessionmaker[Session]
     config_cache: ConfigCache = field(default_factory=ConfigCache)
 
+    def __post_init__(self) -> None:
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._write_bind = self.engine.execution_options(**WRITE) if sqlite else self.engine
+
     def open_session(self, *, write: bool = False) -> Session:
         """A new session; `write` makes SQLite start its transactions with BEGIN IMMEDIATE."""
-        if write and self.engine.dialect.name == "sqlite":
-            return self.sessions(bind=self.engine.execution_options(**WRITE))
-        return self.sessions()
+        return self.sessions(bind=self._write_bind) if write else self.sessions()
 
 
 def create_app(settings: Settings | None = None, **engine_options: Any) -> Flask:

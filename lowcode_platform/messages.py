@@ -7,6 +7,7 @@ the detail's params by `str.format`; an unknown code falls back to the code itse
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 LOCALES = ("en", "zh")
@@ -74,6 +75,10 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     "user_not_found": {"en": "no user with id {id!r} in this tenant", "zh": "本租户中不存在 id 为 {id!r} 的用户"},
     # requests
     "malformed_json": {"en": "the body is not valid JSON: {error}", "zh": "请求体不是有效的 JSON：{error}"},
+    "unstorable_text": {
+        "en": "text may not contain NUL characters or unpaired surrogates",
+        "zh": "文本不能包含 NUL 字符或不成对的代理字符",
+    },
     "body_not_object": {"en": "the body must be a JSON object", "zh": "请求体必须是 JSON 对象"},
     "stale_version": {
         "en": "the record has changed since version {expected}; it is now at version {actual}",
@@ -88,13 +93,36 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Localized:
+    """A message parameter that is itself text in English and Chinese."""
+
+    en: str
+    zh: str
+
+    def get(self, locale: str) -> str:
+        return self.zh if locale == "zh" else self.en
+
+
+NOWHERE = Localized("", "")
+
+
+def in_entity(entity: str) -> Localized:
+    return Localized(f" in entity {entity!r}", f"（实体 {entity!r}）")
+
+
+def also_in(file: str) -> Localized:
+    return Localized(f" (also in {file})", f"（另见 {file}）")
+
+
 def render_message(code: str, params: Mapping[str, Any], locale: str) -> str:
     """Fill the template of `code` in `locale` (English when the locale is not known)."""
     templates = CATALOG.get(code)
     if templates is None:
         return code.replace("_", " ")
     template = templates.get(locale) or templates["en"]
+    values = {k: v.get(locale) if isinstance(v, Localized) else v for k, v in params.items()}
     try:
-        return template.format(**params)
+        return template.format(**values)
     except (KeyError, IndexError):
         return templates["en"]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lowcode_platform.accounts.actor import Actor
@@ -98,21 +98,23 @@ def create_user(session: Session, cache: ConfigCache, *, tenant_slug: str, name:
     return user, token
 
 
+_BY_TOKEN = (
+    select(User.tenant_id, User.id, User.name, User.role, User.team_id, Tenant.active_version)
+    .join(Tenant, Tenant.id == User.tenant_id)
+    .where(User.token_hash == bindparam("token_hash"), User.active.is_(True))
+)
+
+
 def authenticate(session: Session, cache: ConfigCache, token: str) -> tuple[Actor, TenantConfig] | None:
     """The actor a bearer token stands for and their tenant's active config, or None."""
-    row = session.execute(
-        select(User, Tenant.active_version)
-        .join(Tenant, Tenant.id == User.tenant_id)
-        .where(User.token_hash == hash_token(token), User.active.is_(True))
-    ).first()
+    row = session.connection().execute(_BY_TOKEN, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
-    user, version = row
-    config = active_config(session, cache, user.tenant_id, version or 1)
-    role = config.roles.get(user.role)
+    config = active_config(session, cache, row.tenant_id, row.active_version or 1)
+    role = config.roles.get(row.role)
     if role is None:  # the role left the config: the user keeps no rights
         return None
-    return Actor(user.tenant_id, user.id, user.name, role, user.team_id), config
+    return Actor(row.tenant_id, row.id, row.name, role, row.team_id), config
 
 
 def team_owner_ids(session: Session, actor: Actor) -> set[str]:

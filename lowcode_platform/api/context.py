@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from lowcode_platform import jsonutil
 from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.service import authenticate
-from lowcode_platform.errors import AuthenticationError, MalformedRequestError, detail
+from lowcode_platform.errors import AuthenticationError, MalformedRequestError, detail, escape_pointer_token
 from lowcode_platform.schema import TenantConfig
 from lowcode_platform.storage.engine import scope_to_tenant
 
@@ -74,14 +76,48 @@ def request_locale() -> str:
     return "zh" if best.startswith("zh") else "en"
 
 
+# A \u escape of NUL or of a surrogate: text that no database column (or UTF-8) can hold may follow.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def json_body() -> Any:
     """The request body parsed as JSON (decimals exact); 400 when it is not JSON, 413 when too large."""
     raw = request.get_data(cache=False)
     try:
-        return jsonutil.loads(raw or b"")
+        value = jsonutil.loads(raw or b"")
     except (jsonutil.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         message = getattr(exc, "msg", None) or str(exc)
         raise MalformedRequestError("the body is not valid JSON", [detail("", "malformed_json", error=message)]) from None
+    if _SUSPECT_ESCAPE.search(raw):
+        bad = next(unstorable_text(value, ""), None)
+        if bad is not None:
+            raise MalformedRequestError("the body holds text that cannot be stored",
+                                        [detail(bad, "unstorable_text")])
+    return value
+
+
+def unstorable_text(value: Any, pointer: str) -> Iterator[str]:
+    """Pointers of strings (keys or values) holding NUL or an unpaired surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value or not _encodable(value):
+            yield pointer
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            here = pointer + "/" + escape_pointer_token(key)
+            if "\x00" in key or not _encodable(key):
+                yield here
+            yield from unstorable_text(item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from unstorable_text(item, f"{pointer}/{index}")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:

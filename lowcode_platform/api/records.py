@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import request, url_for
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -34,7 +34,7 @@ def _service() -> RecordService:
 def _record_response(view: RecordView, status: int = 200, location: bool = False) -> Any:
     headers = {"ETag": f'"{view.row.version}"'}
     if location:
-        headers["Location"] = url_for("records.Record", entity=view.row.entity, record_id=view.row.id)
+        headers["Location"] = f"{request.script_root}/api/v1/records/{view.row.entity}/{view.row.id}"
     return json_response(view.to_json(), status, headers)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, literal, or_
 
 from lowcode_platform import jsonutil
+from lowcode_platform.messages import in_entity
 from lowcode_platform.errors import ErrorDetail, MalformedRequestError, parameter_error
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.fields import FilterValueError, parse_filter_value
@@ -61,7 +62,7 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str]) -> ListQuery:
             continue
         field = entity.fields.get(name)
         if field is None:
-            errors.append(parameter_error(name, "unknown_field", field=name, where=f" in entity {entity.key!r}"))
+            errors.append(parameter_error(name, "unknown_field", field=name, where=in_entity(entity.key)))
         elif field.kind.sql_kind is None:
             errors.append(parameter_error(name, "bad_parameter", error=f"{field.type} fields cannot be filtered"))
         else:

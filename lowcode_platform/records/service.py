@@ -37,6 +37,7 @@ from lowcode_platform.storage.ids import new_id
 from lowcode_platform.storage.tables import AuditEntry, Record, RecordUniqueValue, User
 
 T = TypeVar("T")
+_INSERT_RECORD = insert(Record.__table__)
 
 
 def utcnow() -> datetime:
@@ -139,13 +140,13 @@ class RecordService:
         entity, _ = self._allowed(entity_key, "create")
         data = self._checked(entity, entity.with_defaults(self._object(body)))
         now = self.clock()
-        row = Record(
-            tenant_id=self.actor.tenant_id, id=new_id(), entity=entity.key, owner_id=self.actor.user_id,
-            created_at=now, updated_at=now, created_by=self.actor.user_id, updated_by=self.actor.user_id,
-            version=1, config_version=self.config.version, data=data,
-        )
-        self.session.add(row)
-        self.session.flush()
+        values = {
+            "tenant_id": self.actor.tenant_id, "id": new_id(), "entity": entity.key, "owner_id": self.actor.user_id,
+            "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id,
+            "version": 1, "config_version": self.config.version, "data": data,
+        }
+        self.session.connection().execute(_INSERT_RECORD, values)
+        row = Record(**values)  # not added to the session: the row is written already
         self._claim_unique(entity, row.id, {}, data)
         self._audit(row, "create", diff({}, data), now)
         return self._view(entity, row)

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from numbers import Number
 from typing import Any
 
+from lowcode_platform.messages import Localized, NOWHERE, in_entity
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
 from lowcode_platform.schema.entities import SORTABLE_SYSTEM_FIELDS, SYSTEM_FIELDS, compile_field
-from lowcode_platform.schema.fields import COMMON_OPTIONS, FIELD_TYPES, REQUIRED_OPTIONS, FieldType, field_schema
+from lowcode_platform.schema.fields import COMMON_OPTIONS, DEFAULT_MAX_LENGTH, FIELD_TYPES, REQUIRED_OPTIONS, FieldType, field_schema
 from lowcode_platform.schema.validators import iter_schema_errors, make_validator
 
 
@@ -21,6 +22,8 @@ def _objects(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# Regex syntax Python accepts but JavaScript (the browser validating the same schema) does not.
+PYTHON_ONLY_REGEX = re.compile(r"\\[AZ]|\(\?P[<=>]|\(\?#|\(\?[aiLmsux-]+[):]")
 ALL_OPTIONS = COMMON_OPTIONS.union(*(kind.options for kind in FIELD_TYPES.values()))
 
 
@@ -102,9 +105,9 @@ def _check_field_list(pointer: str, names: Any, fields: Mapping[str, Any], entit
         if not isinstance(name, str):
             continue
         if name not in fields and name not in system:
-            yield detail(f"{pointer}/{i}", "unknown_field", field=name, where=f" in entity {entity!r}")
+            yield detail(f"{pointer}/{i}", "unknown_field", field=name, where=in_entity(entity))
         elif name in seen:
-            yield detail(f"{pointer}/{i}", "duplicate_key", key=name, where="")
+            yield detail(f"{pointer}/{i}", "duplicate_key", key=name, where=NOWHERE)
         seen.add(name)
 
 
@@ -117,7 +120,7 @@ def _check_entity(base: str, entity: Mapping[str, Any], entities: Mapping[str, A
             yield from _check_field(f"{base}/fields/{_t(key)}", key, _objects(spec), entities, currency)
     title = entity.get("title_field")
     if isinstance(title, str) and title not in fields:
-        yield detail(f"{base}/title_field", "unknown_field", field=title, where=f" in entity {entity_key!r}")
+        yield detail(f"{base}/title_field", "unknown_field", field=title, where=in_entity(entity_key))
     for view_key, view in _objects(entity.get("views")).items():
         view = _objects(view)
         pointer = f"{base}/views/{_t(view_key)}"
@@ -130,10 +133,10 @@ def _check_entity(base: str, entity: Mapping[str, Any], entities: Mapping[str, A
             kind = _kind(fields.get(name))
             known = name in SORTABLE_SYSTEM_FIELDS or (kind is not None and kind.sql_kind is not None)
             if not known:
-                yield detail(f"{pointer}/sort", "unknown_field", field=name, where=" among the sortable fields")
+                yield detail(f"{pointer}/sort", "unknown_field", field=name, where=Localized(" among the sortable fields", "（不可排序）"))
         for name, value in _objects(view.get("filters")).items():
             if name not in fields:
-                yield detail(f"{pointer}/filters/{_t(name)}", "unknown_field", field=name, where=f" in entity {entity_key!r}")
+                yield detail(f"{pointer}/filters/{_t(name)}", "unknown_field", field=name, where=in_entity(entity_key))
             elif (kind := _kind(fields[name])) is not None and kind.sql_kind is None:
                 yield detail(f"{pointer}/filters/{_t(name)}", "invalid_filter",
                              error=f"{kind.name} fields cannot be filtered")
@@ -165,7 +168,7 @@ def _check_field(base: str, key: str, spec: Mapping[str, Any], entities: Mapping
     if "entity" in kind.options and isinstance(target, str) and target not in entities:
         yield detail(f"{base}/entity", "unknown_entity", entity=target)
     for low, high in (("min", "max"), ("min_length", "max_length")):
-        lo, hi = spec.get(low), spec.get(high)
+        lo, hi = spec.get(low), spec.get(high, DEFAULT_MAX_LENGTH.get(kind.name) if high == "max_length" else None)
         if _is_number(lo) and _is_number(hi) and lo > hi:
             yield detail(f"{base}/{low}", "min_above_max", low=low, high=high)
     pattern = spec.get("pattern")
@@ -175,12 +178,16 @@ def _check_field(base: str, key: str, spec: Mapping[str, Any], entities: Mapping
         except re.error as exc:
             yield detail(f"{base}/pattern", "bad_pattern", error=str(exc))
             return
+        python_only = PYTHON_ONLY_REGEX.search(pattern)
+        if python_only:
+            yield detail(f"{base}/pattern", "bad_pattern",
+                         error=f"{python_only.group()!r} is Python-only syntax that browsers do not understand")
     options = spec.get("options")
     seen: set[str] = set()
     for i, option in enumerate(options if isinstance(options, list) else ()):
         value = _objects(option).get("value")
         if value in seen:
-            yield detail(f"{base}/options/{i}/value", "duplicate_key", key=value, where="")
+            yield detail(f"{base}/options/{i}/value", "duplicate_key", key=value, where=NOWHERE)
         seen.add(value)
     if "default" in spec:
         yield from _check_default(base, spec, seen, currency)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -66,7 +67,7 @@ class EntityDef:
         filled = dict(data)
         for f in self.fields.values():
             if f.has_default and f.key not in filled:
-                filled[f.key] = f.default
+                filled[f.key] = copy.deepcopy(f.default)
         return filled
 
     def normalize(self, data: Mapping[str, Any]) -> dict[str, Any]:

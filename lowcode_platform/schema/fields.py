@@ -17,10 +17,13 @@ from typing import Any
 from lowcode_platform.schema.labels import Label
 from lowcode_platform.schema.regions import load_regions
 
-ID_PATTERN = "^[0-9a-z]{26}$"
-PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|\+[1-9][0-9]{6,14})$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+# Patterns end in `$(?!\n)`: Python's `$` (jsonschema uses `re.search`) also matches before a final
+# newline, JavaScript's does not; the lookahead makes both refuse "13812345678\n".
+ID_PATTERN = r"^[0-9a-z]{26}$(?!\n)"
+PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|\+[1-9][0-9]{6,14})$(?!\n)"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$(?!\n)"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$(?!\n)"
+DEFAULT_MAX_LENGTH = {"text": 255, "long_text": 10000}
 JS_SAFE_INTEGER = 2**53 - 1
 DECIMAL_LIMIT = 10**15
 
@@ -132,11 +135,11 @@ def normalize_datetime(value: Any) -> Any:
     """An RFC 3339 timestamp as UTC with milliseconds (`2026-01-02T03:04:05.000Z`): sortable as text."""
     try:
         parsed = datetime.fromisoformat(str(value).upper().replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            return value
+        return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError):  # e.g. a year-1 time east of UTC: kept as given
         return value
-    if parsed.tzinfo is None:
-        return value
-    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _normalize_integer(value: Any) -> Any:
@@ -173,8 +176,8 @@ FIELD_TYPES: Mapping[str, FieldType] = MappingProxyType(
     {
         t.name: t
         for t in (
-            FieldType("text", TEXTUAL, lambda f, loc: _string(f, 255), "text", True, mask=mask_text),
-            FieldType("long_text", TEXTUAL, lambda f, loc: _string(f, 10000), mask=mask_text),
+            FieldType("text", TEXTUAL, lambda f, loc: _string(f, DEFAULT_MAX_LENGTH["text"]), "text", True, mask=mask_text),
+            FieldType("long_text", TEXTUAL, lambda f, loc: _string(f, DEFAULT_MAX_LENGTH["long_text"]), mask=mask_text),
             FieldType(
                 "integer", NUMERIC, lambda f, loc: _number("integer", f, JS_SAFE_INTEGER), "integer", True,
                 normalize=_normalize_integer,
@@ -233,7 +236,7 @@ def unique_key(f: FieldDef, value: Any) -> str:
     if f.type in {"text", "email"}:
         return str(value).strip().casefold()
     if f.type in {"integer", "decimal"}:
-        return str(Decimal(value).normalize())
+        return str((Decimal(value) + 0).normalize())  # + 0 turns -0 into 0
     return str(value)
 
 

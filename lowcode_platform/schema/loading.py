@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lowcode_platform import jsonutil
+from lowcode_platform.messages import NOWHERE, also_in
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
 
 TemplateResolver = Callable[[str], Path | None]
@@ -82,7 +83,7 @@ def _plain(value: Any, pointer: str, found: list[ErrorDetail]) -> Any:
     """Plain dicts and lists, reporting every repeated key on the way."""
     if isinstance(value, dict):
         for key in getattr(value, "duplicates", ()):
-            found.append(detail(f"{pointer}/{escape_pointer_token(key)}", "duplicate_key", key=key, where=""))
+            found.append(detail(f"{pointer}/{escape_pointer_token(key)}", "duplicate_key", key=key, where=NOWHERE))
         return {k: _plain(v, f"{pointer}/{escape_pointer_token(k)}", found) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v, f"{pointer}/{i}", found) for i, v in enumerate(value)]
@@ -118,7 +119,7 @@ def _folder_files(folder: Path) -> Iterator[Path]:
 
 
 def _mount(document: dict[str, Any], tokens: list[str], value: Any, shown: str, loaded: LoadedConfig,
-           claimed: dict[str, str]) -> None:
+           claimed: dict[str, str], file_pointer: str = "") -> None:
     """Place `value` at `tokens` unless something is there already (from this file or another)."""
     pointer = "".join("/" + escape_pointer_token(t) for t in tokens)
     target = document
@@ -128,11 +129,12 @@ def _mount(document: dict[str, Any], tokens: list[str], value: Any, shown: str, 
             return
     if tokens[-1] in target:
         owner = next((f for p, f in claimed.items() if pointer == p or pointer.startswith(p + "/")), "")
-        where = f" (also in {owner})" if owner and owner != shown else ""
-        loaded.errors.append(FileError(shown, detail("", "duplicate_key", key=tokens[-1], where=where)))
+        where = also_in(owner) if owner and owner != shown else NOWHERE
+        loaded.errors.append(FileError(shown, detail(file_pointer, "duplicate_key", key=tokens[-1], where=where)))
         return
     claimed[pointer] = shown
     target[tokens[-1]] = value
+    loaded.sources.append(Source(pointer, shown, file_pointer))
 
 
 def _load_tree(path: Path, shown: str, loaded: LoadedConfig) -> dict[str, Any]:
@@ -158,13 +160,10 @@ def _load_tree(path: Path, shown: str, loaded: LoadedConfig) -> dict[str, Any]:
                 continue
             loaded.main_file = loaded.main_file or file_shown
             for key, part in value.items():
-                token = escape_pointer_token(key)
-                _mount(document, [key], part, file_shown, loaded, claimed)
-                loaded.sources.append(Source(f"/{token}", file_shown, f"/{token}"))
+                _mount(document, [key], part, file_shown, loaded, claimed, f"/{escape_pointer_token(key)}")
         else:
             tokens = [*relative.parts[:-1], relative.stem]
             _mount(document, tokens, value, file_shown, loaded, claimed)
-            loaded.sources.append(Source("".join("/" + escape_pointer_token(t) for t in tokens), file_shown))
     loaded.main_file = loaded.main_file or shown
     return document
 

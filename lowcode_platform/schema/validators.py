@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from jsonschema.validators import extend
 
+from lowcode_platform.messages import NOWHERE
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token, pointer_of
 
 
@@ -67,7 +68,7 @@ def translate(error: ValidationError, unknown_code: str = "unknown_field") -> It
         known = set(error.schema.get("properties", {}))
         for key in error.instance:
             if key not in known:
-                yield detail(f"{pointer}/{escape_pointer_token(key)}", unknown_code, key=key, field=key, where="")
+                yield detail(f"{pointer}/{escape_pointer_token(key)}", unknown_code, key=key, field=key, where=NOWHERE)
     elif keyword == "type":
         expected = value if isinstance(value, str) else value[0]
         yield detail(pointer, "type", expected=_TYPE_WORDS.get(expected, expected))

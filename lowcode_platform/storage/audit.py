@@ -13,6 +13,9 @@ from lowcode_platform.storage.ids import new_id
 from lowcode_platform.storage.tables import AuditEntry
 
 
+_INSERT = insert(AuditEntry.__table__)
+
+
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
     """`{field: [before, after]}` for every field whose value changed (absent is `null`)."""
     return {
@@ -26,11 +29,8 @@ def write_audit(session: Session, *, tenant_id: str, entity: str, record_id: str
                 actor_id: str | None, at: datetime, record_version: int, config_version: int,
                 changes: Mapping[str, Any]) -> None:
     """Append one audit row; the caller's transaction commits it together with the change."""
-    session.execute(
-        insert(AuditEntry),
-        [{
-            "tenant_id": tenant_id, "id": new_id(), "entity": entity, "record_id": record_id, "action": action,
-            "actor_id": actor_id, "at": at, "record_version": record_version, "config_version": config_version,
-            "changes": dict(changes),
-        }],
-    )
+    session.connection().execute(_INSERT, {
+        "tenant_id": tenant_id, "id": new_id(), "entity": entity, "record_id": record_id, "action": action,
+        "actor_id": actor_id, "at": at, "record_version": record_version, "config_version": config_version,
+        "changes": dict(changes),
+    })

@@ -31,7 +31,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     else:
-        options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # No pre-ping (a round trip per request); connections are recycled before servers drop them.
+        options.update(pool_size=5, max_overflow=10, pool_recycle=1800)
     options.update(kwargs)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":

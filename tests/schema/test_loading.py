@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lowcode_platform.errors import ErrorDetail, detail
@@ -16,8 +16,12 @@ from tests.configs import crm, label
 
 
 def write(path: Path, value: Any) -> Path:
+    """Write `value` to `path`: bytes and text as they are, anything else as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
+    if isinstance(value, bytes):
+        path.write_bytes(value)
+    else:
+        path.write_text(value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
     return path
 
 
@@ -238,8 +242,7 @@ def test_extends_itself(tmp_path: Path) -> None:
     """A template extending itself gives bad_extends at its /extends instead of recursing."""
     templates = tmp_path / "templates"
     write(templates / "loop" / "tenant.json", {"extends": "loop", "locales": ["en"]})
-    loaded = load_config(tmp_path / "acme.json" if False else write(tmp_path / "acme.json", {"extends": "loop"}),
-                         template_resolver(templates))
+    loaded = load_config(write(tmp_path / "acme.json", {"extends": "loop"}), template_resolver(templates))
     assert [(e.detail.pointer, e.detail.code) for e in loaded.errors] == [("/extends", "bad_extends")]
     assert loaded.errors[0].file == str(templates / "loop" / "tenant.json")
 
@@ -271,25 +274,36 @@ config_like = st.recursive(
 )
 
 
+# When a property fails, hypothesis's pytest plugin imports libcst to suggest a patch, and libcst's import
+# warns (mypy_extensions.TypedDict); under filterwarnings=error that would hide the failure behind an
+# INTERNALERROR, so that one warning is ignored for the property tests.
+tolerate_hypothesis_report = pytest.mark.filterwarnings(
+    "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+)
+
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("loading")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=json_values.map(json.dumps) | config_like.map(json.dumps) | st.binary(max_size=40).map(bytes.hex)
+@tolerate_hypothesis_report
+@settings(max_examples=150, deadline=None, database=None)
+@given(content=json_values.map(json.dumps) | config_like.map(json.dumps) | st.binary(max_size=40)
        | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
-def test_load_config_never_raises(scratch: Path, content: str) -> None:
-    """Loading any text (JSON or not), even one that extends itself, reports errors and never raises."""
+def test_load_config_never_raises(scratch: Path, content: str | bytes) -> None:
+    """Loading any file (JSON, other text, bytes), even one extending itself, reports errors and never raises."""
     path = write(scratch / "any.json", content)
     for resolver in (None, lambda name: path):
         loaded = load_config(path, resolver)
         assert isinstance(loaded.document, dict)
-        assert all(isinstance(e, FileError) and e.detail.pointer in ("", "/extends") or e.detail.pointer.startswith("/")
-                   for e in loaded.errors)
+        for error in loaded.errors:
+            assert isinstance(error, FileError)
+            assert error.detail.pointer == "" or error.detail.pointer.startswith("/")
 
 
-@settings(max_examples=300, deadline=None)
+@tolerate_hypothesis_report
+@settings(max_examples=200, deadline=None, database=None)
 @given(document=json_values | config_like)
 def test_iter_config_errors_never_raises_on_arbitrary_json(document: Any) -> None:
     """Any JSON value yields only ErrorDetails with RFC 6901 pointers, never an exception."""
@@ -299,6 +313,7 @@ def test_iter_config_errors_never_raises_on_arbitrary_json(document: Any) -> Non
 
 
 def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of `value` and of every part inside it."""
     found = [prefix]
     if isinstance(value, dict):
         for key, child in value.items():
@@ -312,7 +327,8 @@ def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 CRM_PATHS = [p for p in paths_of(crm()) if p]
 
 
-@settings(max_examples=400, deadline=None)
+@tolerate_hypothesis_report
+@settings(max_examples=250, deadline=None, database=None)
 @given(path=st.sampled_from(CRM_PATHS), value=json_values)
 def test_iter_config_errors_never_raises_on_a_config_with_one_part_replaced(path: tuple[Any, ...], value: Any) -> None:
     """Replacing any one part of a valid config by any JSON value gives errors, never an exception."""
