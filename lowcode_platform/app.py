@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lowcode_platform.accounts.service import TokenCache
 from lowcode_platform.schema import ConfigCache
 from lowcode_platform.settings import Settings
 from lowcode_platform.storage.engine import WRITE, make_engine, make_session_factory
@@ -22,6 +23,7 @@ class Platform:
     engine: Engine
     sessions: sessionmaker[Session]
     config_cache: ConfigCache = field(default_factory=ConfigCache)
+    token_cache: TokenCache = field(default_factory=TokenCache)
 
     def __post_init__(self) -> None:
         sqlite = self.engine.dialect.name == "sqlite"
@@ -39,7 +41,8 @@ def create_app(settings: Settings | None = None, **engine_options: Any) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = make_engine(settings.database_url, **engine_options)
     app.extensions["lowcode"] = Platform(
-        settings, engine, make_session_factory(engine), ConfigCache(settings.config_cache_size)
+        settings, engine, make_session_factory(engine), ConfigCache(settings.config_cache_size),
+        TokenCache(settings.token_cache_seconds),
     )
     from lowcode_platform.api import register_api
 

@@ -23,6 +23,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     echo_endpoint: bool = False  # POST /api/v1/meta/echo: the HTTP floor for benchmarks
     config_cache_size: int = 256
+    token_cache_seconds: float = 5.0  # how long a token lookup is reused (revocation delay)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -36,6 +37,8 @@ class Settings:
             values["database_url"] = env["LOWCODE_DATABASE_URL"]
         extra = [Path(p) for p in env.get("LOWCODE_TEMPLATE_PATH", "").split(os.pathsep) if p]
         values["template_dirs"] = (*extra, PROJECT_TEMPLATES)
+        if env.get("LOWCODE_TOKEN_CACHE_SECONDS"):
+            values["token_cache_seconds"] = float(env["LOWCODE_TOKEN_CACHE_SECONDS"])
         if env.get("LOWCODE_ECHO_ENDPOINT") == "1":
             values["echo_endpoint"] = True
         values.update(overrides)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -105,11 +108,48 @@ _BY_TOKEN = (
 )
 
 
-def authenticate(session: Session, cache: ConfigCache, token: str) -> tuple[Actor, TenantConfig] | None:
+class TokenCache:
+    """Recent token lookups, kept `ttl` seconds: a request then needs no query to know its caller.
+
+    A deactivated user, a changed role or a newly activated config version is seen by every server
+    process within `ttl` seconds; `ttl=0` turns the cache off.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.size = size
+        self.clock = clock
+        self._rows: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Any | None:
+        with self._lock:
+            found = self._rows.get(token_hash)
+            if found is None or found[0] <= self.clock():
+                return None
+            return found[1]
+
+    def put(self, token_hash: str, row: Any) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._rows[token_hash] = (self.clock() + self.ttl, row)
+            self._rows.move_to_end(token_hash)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+
+def authenticate(session: Session, cache: ConfigCache, token: str,
+                 tokens: TokenCache | None = None) -> tuple[Actor, TenantConfig] | None:
     """The actor a bearer token stands for and their tenant's active config, or None."""
-    row = session.connection().execute(_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    token_hash = hash_token(token)
+    row = tokens.get(token_hash) if tokens else None
     if row is None:
-        return None
+        row = session.connection().execute(_BY_TOKEN, {"token_hash": token_hash}).first()
+        if row is None:
+            return None
+        if tokens:
+            tokens.put(token_hash, row)
     config = active_config(session, cache, row.tenant_id, row.active_version or 1)
     role = config.roles.get(row.role)
     if role is None:  # the role left the config: the user keeps no rights

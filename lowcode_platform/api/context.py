@@ -53,7 +53,7 @@ def caller() -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send a bearer token in the Authorization header")
     session = db_session()
-    found = authenticate(session, platform().config_cache, token.strip())
+    found = authenticate(session, platform().config_cache, token.strip(), platform().token_cache)
     if found is None:
         raise AuthenticationError("the bearer token is not valid")
     actor, config = found
