@@ -10,16 +10,25 @@ import hashlib
 import re
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Numeric, String, text
+from sqlalchemy import Boolean, Numeric, String, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _TYPES: dict[str, TypeEngine[Any]] = {
-    "text": String(), "integer": BigInteger(), "numeric": Numeric(asdecimal=True), "boolean": Boolean(),
+    "text": String(), "integer": Numeric(asdecimal=False), "numeric": Numeric(asdecimal=True), "boolean": Boolean(),
 }
-_PG_CASTS = {"text": "{}", "integer": "CAST({} AS BIGINT)", "numeric": "CAST({} AS NUMERIC)", "boolean": "CAST({} AS BOOLEAN)"}
+# On PostgreSQL a cast applies only to values of the right JSON type, so no row can make it fail:
+# another tenant (or entity) may store text under a key this one indexes as a number. Integers
+# compare as NUMERIC too, so an integer and a decimal field of the same key share one index.
+_PG_TEXT = "({column} ->> '{key}')"
+_PG_CASTS = {
+    "text": _PG_TEXT,
+    "integer": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN CAST({column} ->> '{key}' AS NUMERIC) END)",
+    "numeric": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN CAST({column} ->> '{key}' AS NUMERIC) END)",
+    "boolean": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'boolean' THEN CAST({column} ->> '{key}' AS BOOLEAN) END)",
+}
 
 
 class json_field(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
@@ -41,7 +50,7 @@ class json_field(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
 
 @compiles(json_field, "postgresql")
 def _compile_pg(element: json_field, compiler: Any, **kw: Any) -> str:
-    return _PG_CASTS[element.kind].format(f"(records.data ->> '{element.key_name}')")
+    return _PG_CASTS[element.kind].format(column="records.data", key=element.key_name)
 
 
 @compiles(json_field)
@@ -53,11 +62,11 @@ def field_index_ddl(dialect: str, key: str, kind: str) -> str:
     """`CREATE INDEX IF NOT EXISTS` for an `indexed` field: (tenant, entity, the field's expression)."""
     if not KEY.match(key) or kind not in _TYPES:
         raise ValueError(f"bad field key or kind: {key!r}, {kind!r}")
-    name = "ix_records_data_" + hashlib.sha1(f"{key}:{kind}".encode()).hexdigest()[:16]
     expression = (
-        _PG_CASTS[kind].format(f"(data ->> '{key}')") if dialect == "postgresql" else f"json_extract(data, '$.{key}')"
+        _PG_CASTS[kind].format(column="data", key=key) if dialect == "postgresql" else f"json_extract(data, '$.{key}')"
     )
-    return f"CREATE INDEX IF NOT EXISTS {name} ON records (tenant_id, entity, ({expression}))"
+    name = "ix_records_data_" + hashlib.sha1(expression.encode()).hexdigest()[:16]
+    return f"CREATE INDEX IF NOT EXISTS {name} ON records (tenant_id, entity, {expression})"
 
 
 def ensure_field_indexes(connection: Any, fields: list[tuple[str, str]]) -> None:
