@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from lowcode_platform import jsonutil
 from lowcode_platform.errors import ErrorDetail
 from lowcode_platform.messages import LOCALES
+from lowcode_platform.schema.fastcheck import compile_record_check
 from lowcode_platform.schema.fields import FieldDef, Option, field_schema
 from lowcode_platform.schema.labels import Label
 from lowcode_platform.schema.validators import iter_schema_errors, make_validator
@@ -53,13 +54,20 @@ class EntityDef:
     views: Mapping[str, ViewDef]
     _schema_texts: Mapping[str, str]
     _validator: Any
+    _is_valid: Callable[[Any], bool]
 
     def schema_text(self, locale: str) -> str:
         """The entity's JSON Schema (JSON text), titled in `locale`."""
         return self._schema_texts.get(locale) or self._schema_texts["en"]
 
+    def is_valid(self, data: Any) -> bool:
+        """Whether `data` is a valid record: the entity's JSON Schema's verdict, computed fast."""
+        return self._is_valid(data)
+
     def iter_record_errors(self, data: Any) -> Iterator[ErrorDetail]:
         """Every way `data` breaks the entity's JSON Schema, with pointers into it."""
+        if self._is_valid(data):  # the fast path for the common case: nothing to report
+            return iter(())
         return iter_schema_errors(self._validator, data)
 
     def with_defaults(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,4 +142,5 @@ def compile_entity(key: str, spec: Mapping[str, Any], currency: str) -> EntityDe
         views=MappingProxyType(views),
         _schema_texts=MappingProxyType({locale: jsonutil.dumps(s) for locale, s in schemas.items()}),
         _validator=make_validator(schemas["en"]),
+        _is_valid=compile_record_check(fields),
     )
