@@ -45,10 +45,28 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class StoredRecord:
+    """The columns of a record just written (a lighter stand-in for a loaded `Record`)."""
+
+    tenant_id: str
+    id: str
+    entity: str
+    owner_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+    created_by: str | None
+    updated_by: str | None
+    version: int
+    config_version: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RecordView:
     """A record as one user may see it."""
 
-    row: Record
+    row: Record | StoredRecord
     data: dict[str, Any]
     masked: list[str]
 
@@ -146,7 +164,7 @@ class RecordService:
             "version": 1, "config_version": self.config.version, "data": data,
         }
         self.session.connection().execute(_INSERT_RECORD, values)
-        row = Record(**values)  # not added to the session: the row is written already
+        row = StoredRecord(**values, deleted_at=None)
         self._claim_unique(entity, row.id, {}, data)
         self._audit(row, "create", diff({}, data), now)
         return self._view(entity, row)
@@ -231,7 +249,7 @@ class RecordService:
             raise NotFoundError(f"no {entity.key} record {record_id!r}")
         return row
 
-    def _view(self, entity: EntityDef, row: Record) -> RecordView:
+    def _view(self, entity: EntityDef, row: Record | StoredRecord) -> RecordView:
         data, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
         return RecordView(row, data, masked)
 
@@ -317,7 +335,7 @@ class RecordService:
         if errors:
             raise status("a value that must be unique is taken", errors)
 
-    def _audit(self, row: Record, action: str, changes: Mapping[str, Any], at: datetime) -> None:
+    def _audit(self, row: Record | StoredRecord, action: str, changes: Mapping[str, Any], at: datetime) -> None:
         write_audit(self.session, tenant_id=row.tenant_id, entity=row.entity, record_id=row.id, action=action,
                     actor_id=self.actor.user_id, at=at, record_version=row.version,
                     config_version=self.config.version, changes=changes)
