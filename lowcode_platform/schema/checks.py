@@ -64,8 +64,9 @@ def iter_semantic_errors(document: Any, shape_errors: Iterable[str] = ()) -> Ite
     yield from _check_tenant(document)
     for role_key, role in roles.items():
         for entity_key in _objects(_objects(role).get("permissions")):
-            if entity_key != "*" and entity_key not in entities:
-                yield detail(f"/roles/{_t(role_key)}/permissions/{_t(entity_key)}", "unknown_entity", entity=entity_key)
+            pointer = f"/roles/{_t(role_key)}/permissions/{_t(entity_key)}"
+            if entity_key != "*" and entity_key not in entities and shape.sound(pointer):
+                yield detail(pointer, "unknown_entity", entity=entity_key)
     for entity_key, entity in entities.items():
         yield from _check_entity(f"/entities/{_t(entity_key)}", _objects(entity), entities, roles, currency, shape)
     for entity_key, forms in _objects(document.get("forms")).items():
