@@ -1,11 +1,14 @@
 """Fixtures: every test that touches storage runs on SQLite and, when LOWCODE_TEST_DATABASE_URL is set,
-on PostgreSQL too. A set variable with an unreachable server fails the run; it never skips."""
+on PostgreSQL too, in a schema of its own. A set variable with an unreachable server fails the run;
+it never skips."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import secrets
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -14,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from lowcode_platform.accounts.service import create_tenant, create_user
 from lowcode_platform.app import create_app
@@ -27,27 +31,35 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 _slugs = itertools.count(1)
 
 
-def reset_postgres(url: str) -> None:
-    """Empty the test database (it must be one meant for tests)."""
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+@contextmanager
+def private_schema(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for this test run (so runs sharing the database cannot collide);
+    yields the URL that puts it first on the search path, and drops the schema afterwards."""
+    schema = f"lowcode_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = make_engine(url, pool_size=1, max_overflow=0)
+    with admin.begin() as connection:  # raises when the server cannot be reached: the run fails
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database of each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
-    else:
-        url = POSTGRES_URL
-        reset_postgres(url)  # raises when the server cannot be reached: the run fails, never skips
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
+        else:
+            url = stack.enter_context(private_schema(POSTGRES_URL))
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ def test_indexed_field_gets_an_expression_index(tenant, app):
     """Creating a tenant whose config marks lead.status indexed creates the index (once, idempotently)."""
     engine = app.extensions["lowcode"].engine
     catalog = (
-        "SELECT indexname FROM pg_indexes WHERE tablename = 'records'" if engine.dialect.name == "postgresql"
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'records' AND schemaname = current_schema()" if engine.dialect.name == "postgresql"
         else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
     )
     with engine.connect() as connection:
