@@ -89,6 +89,14 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "zh": "请在请求体的 version 或 If-Match 请求头中提供所编辑的版本号",
     },
     "bad_parameter": {"en": "{error}", "zh": "{error}"},
+    "pii_hidden": {
+        "en": "{field!r} holds personal data your role sees masked: it cannot be filtered or sorted on",
+        "zh": "{field!r} 含有您的角色只能看到脱敏值的个人信息，不能用于筛选或排序",
+    },
+    "unsafe_text": {
+        "en": "the path or query holds NUL characters or unpaired surrogates",
+        "zh": "路径或查询参数包含 NUL 字符或不成对的代理字符",
+    },
     "not_deleted": {"en": "the record is not deleted", "zh": "记录未被删除"},
 }
 

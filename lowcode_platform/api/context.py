@@ -80,6 +80,13 @@ def request_locale() -> str:
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
+def refuse_unsafe_text() -> None:
+    """Answer 400 before any work when the path or query holds text no database can store or match."""
+    texts = [request.path, *request.args.keys(), *request.args.values()]
+    if any("\x00" in text or not _encodable(text) for text in texts):
+        raise MalformedRequestError("the path or query holds text that cannot be used", [detail("", "unsafe_text")])
+
+
 def json_body() -> Any:
     """The request body parsed as JSON (decimals exact); 400 when it is not JSON, 413 when too large."""
     raw = request.get_data(cache=False)

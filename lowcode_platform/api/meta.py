@@ -79,13 +79,16 @@ class Entities(MethodView):
 @blp.route("/entities/<entity>/schema")
 class EntitySchema(MethodView):
     @blp.response(200, description="The entity's JSON Schema (2020-12), titled in the request's language")
+    @blp.alt_response(403, schema=ProblemSchema)
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, entity: str) -> Any:
-        """The JSON Schema the server validates the entity's records with."""
+        """The JSON Schema the server validates the entity's records with (roles that may read them)."""
         who = caller()
         compiled = who.config.entities.get(entity)
         if compiled is None:
             raise NotFoundError(f"unknown entity {entity!r}", [detail("", "unknown_entity", entity=entity)])
+        if not who.actor.role.permission(entity).read:
+            raise PermissionDeniedError(f"your role may not read {entity} records")
         return current_app.response_class(compiled.schema_text(request_locale()), mimetype="application/schema+json")
 
 

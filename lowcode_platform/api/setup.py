@@ -6,7 +6,7 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from lowcode_platform.api import meta, records
-from lowcode_platform.api.context import close_session
+from lowcode_platform.api.context import close_session, refuse_unsafe_text
 from lowcode_platform.api.problems import register_problem_handlers
 
 SWAGGER_ASSETS = "/api/docs/assets/"
@@ -34,6 +34,7 @@ def register_api(app: Flask) -> Api:
     _serve_swagger_assets(app)
     with app.app_context():
         meta.register_echo()
+    app.before_request(refuse_unsafe_text)
     app.teardown_request(close_session)
     register_problem_handlers(app)
     return api

@@ -50,8 +50,12 @@ def _sort_key(entity: EntityDef, name: str) -> tuple[ColumnElement[Any], bool] |
     return json_field(name, field.kind.sql_kind), True
 
 
-def parse_list_query(entity: EntityDef, args: Mapping[str, str]) -> ListQuery:
-    """A `ListQuery` from query parameters; raises `MalformedRequestError` listing every bad one."""
+def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible: bool) -> ListQuery:
+    """A `ListQuery` from query parameters; raises `MalformedRequestError` listing every bad one.
+
+    Without `pii_visible` (the role sees pii unmasked on every record) a pii field may be neither filtered
+    nor sorted on: matching or ordering by a masked value would reveal it.
+    """
     errors: list[ErrorDetail] = []
     filters: list[ColumnElement[bool]] = []
     for name, raw in args.items():
@@ -65,14 +69,19 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str]) -> ListQuery:
             errors.append(parameter_error(name, "unknown_field", field=name, where=in_entity(entity.key)))
         elif field.kind.sql_kind is None:
             errors.append(parameter_error(name, "bad_parameter", error=f"{field.type} fields cannot be filtered"))
+        elif field.pii and not pii_visible:
+            errors.append(parameter_error(name, "pii_hidden", field=name))
         else:
             try:
                 filters.append(json_field(name, field.kind.sql_kind) == parse_filter_value(field, raw))
             except FilterValueError as exc:
                 errors.append(parameter_error(name, "type", expected=str(exc)))
     sort = args.get("sort", "-created_at")
+    sorted_field = entity.fields.get(sort.removeprefix("-"))
     if _sort_key(entity, sort.removeprefix("-")) is None:
         errors.append(parameter_error("sort", "bad_parameter", error=f"cannot sort by {sort!r}"))
+    elif sorted_field is not None and sorted_field.pii and not pii_visible:
+        errors.append(parameter_error("sort", "pii_hidden", field=sorted_field.key))
     limit = DEFAULT_LIMIT
     try:
         limit = int(args.get("limit", DEFAULT_LIMIT))
@@ -83,9 +92,7 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str]) -> ListQuery:
     after = None
     if args.get("cursor"):
         try:
-            after = decode_cursor(args["cursor"], sort)
-            if sort.removeprefix("-") in SYSTEM_SORTS:
-                after = (after[0], datetime.fromisoformat(after[1]), after[2])
+            after = _typed_cursor(entity, sort, decode_cursor(args["cursor"], sort))
         except (ValueError, TypeError):
             errors.append(parameter_error("cursor", "bad_parameter", error="not a cursor of this list and sort"))
     include_deleted = args.get("include_deleted", "false")
@@ -94,6 +101,31 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str]) -> ListQuery:
     if errors:
         raise MalformedRequestError("invalid query parameters", errors)
     return ListQuery(tuple(filters), sort, limit, after, include_deleted == "true")
+
+
+def _typed_cursor(entity: EntityDef, sort: str, after: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The cursor's values, checked against the sort key's type (a client may send any cursor)."""
+    flag, value, last_id = after
+    name = sort.removeprefix("-")
+    if name in SYSTEM_SORTS:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) and flag == 0 else None
+        if moment is None or moment.tzinfo is None:
+            raise ValueError("bad cursor")
+        return flag, moment, last_id
+    if flag == 1:
+        if value is not None:
+            raise ValueError("bad cursor")
+        return after
+    kind = entity.fields[name].kind.sql_kind
+    fits = {
+        "text": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "numeric": lambda v: isinstance(v, (int, Decimal)) and not isinstance(v, bool) and Decimal(v).is_finite(),
+        "boolean": lambda v: isinstance(v, bool),
+    }[kind or "text"]
+    if not fits(value):
+        raise ValueError("bad cursor")
+    return after
 
 
 def order_and_seek(entity: EntityDef, query: ListQuery) -> tuple[list[ColumnElement[Any]], ColumnElement[bool] | None]:

@@ -27,7 +27,9 @@ from lowcode_platform.errors import (
     PermissionDeniedError,
     RecordInvalidError,
     detail,
+    escape_pointer_token,
 )
+from lowcode_platform.messages import NOWHERE, Localized
 from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
 from lowcode_platform.records.views import mask_changes, sees_pii, unmask_patch, visible_data
 from lowcode_platform.schema import EntityDef, Permission, TenantConfig
@@ -38,6 +40,10 @@ from lowcode_platform.storage.tables import AuditEntry, Record, RecordUniqueValu
 
 T = TypeVar("T")
 _INSERT_RECORD = insert(Record.__table__)
+
+
+def _localized(label: Any) -> Localized:
+    return Localized(label.en, label.get("zh"))
 
 
 def utcnow() -> datetime:
@@ -122,7 +128,7 @@ class RecordService:
     def list(self, entity_key: str, args: Mapping[str, str]) -> Page:
         """One page of records matching the filters in `args` (query parameters)."""
         entity, permission = self._allowed(entity_key, "read")
-        query = parse_list_query(entity, args)
+        query = parse_list_query(entity, args, pii_visible=self.actor.role.pii == "all")
         order, seek = order_and_seek(entity, query)
         statement = select(Record).where(*self._visible(entity, permission), *query.filters)
         if not query.include_deleted:
@@ -177,11 +183,15 @@ class RecordService:
         self._expect(row, expected_version)
         before = dict(row.data)
         patch = self._object(patch)
+        unknown = [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where=NOWHERE)
+                   for k in patch if k not in entity.fields]
+        if unknown:
+            raise RecordInvalidError("the record is invalid", unknown)
         if not sees_pii(self.actor, row.owner_id):
             patch = unmask_patch(entity, before, patch)
-        merged = {k: v for k, v in {**before, **patch}.items() if v is not None}
-        kept = {k: v for k, v in merged.items() if k not in entity.fields}  # fields the config dropped
-        after = {**self._checked(entity, {k: v for k, v in merged.items() if k in entity.fields}, before), **kept}
+        kept = {k: v for k, v in before.items() if k not in entity.fields}  # fields the config dropped
+        merged = {k: v for k, v in {**before, **patch}.items() if v is not None and k in entity.fields}
+        after = {**self._checked(entity, merged, before), **kept}
         changes = diff(before, after)
         if not changes:
             return self._view(entity, row)
@@ -299,15 +309,16 @@ class RecordService:
         for key, value in data.items():
             field = entity.fields[key]
             if field.type == "reference":
-                found = self.session.scalar(select(Record.id).where(
-                    Record.tenant_id == self.actor.tenant_id, Record.entity == field.entity, Record.id == value,
-                    Record.deleted_at.is_(None)))
-                if found is None:
-                    target = self.config.entities[field.entity or ""].label.en
-                    yield detail(f"/{key}", "reference_not_found", entity=target, id=value)
+                target = self.config.entities[field.entity or ""]
+                permission = self.actor.role.permission(target.key)
+                found = permission.read and self.session.scalar(select(Record.id).where(
+                    *self._visible(target, permission), Record.id == value, Record.deleted_at.is_(None)))
+                if not found:
+                    target = self.config.entities[field.entity or ""].label
+                    yield detail(f"/{key}", "reference_not_found", entity=_localized(target), id=value)
             elif field.type == "user":
                 found = self.session.scalar(select(User.id).where(
-                    User.tenant_id == self.actor.tenant_id, User.id == value))
+                    User.tenant_id == self.actor.tenant_id, User.id == value, User.active.is_(True)))
                 if found is None:
                     yield detail(f"/{key}", "user_not_found", id=value)
 
@@ -331,7 +342,7 @@ class RecordService:
                         "tenant_id": self.actor.tenant_id, "entity": entity.key, "field": field.key,
                         "value_hash": value_hash, "record_id": record_id}])
             except IntegrityError:
-                errors.append(detail(f"/{field.key}", "not_unique", entity=entity.label.en))
+                errors.append(detail(f"/{field.key}", "not_unique", entity=_localized(entity.label)))
         if errors:
             raise status("a value that must be unique is taken", errors)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
@@ -240,6 +240,16 @@ def unique_key(f: FieldDef, value: Any) -> str:
     return str(value)
 
 
+def _is_date(text: str) -> bool:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 class FilterValueError(ValueError):
     pass
 
@@ -253,13 +263,26 @@ def parse_filter_value(f: FieldDef, text: str) -> Any:
         return int(text)
     if kind == "numeric":
         try:
-            return Decimal(text)
+            number = Decimal(text)
         except InvalidOperation:
             raise FilterValueError("a number") from None
+        if not number.is_finite() or abs(number) > DECIMAL_LIMIT:
+            raise FilterValueError("a number")
+        return number
     if kind == "boolean":
         if text not in {"true", "false"}:
             raise FilterValueError("true or false")
         return text == "true"
+    if f.type == "enum" and text not in {o.value for o in f.options}:
+        raise FilterValueError("one of " + ", ".join(repr(o.value) for o in f.options))
+    if f.type == "date" and not _is_date(text):
+        raise FilterValueError("a date (YYYY-MM-DD)")
     if f.type == "datetime":
+        try:
+            parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise FilterValueError("a date-time with a time zone")
         return normalize_datetime(text)
     return text

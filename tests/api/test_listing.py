@@ -115,3 +115,55 @@ def test_cursor_is_stable_under_concurrent_inserts(tenant):
             break
     assert len(seen) == len(set(seen))
     assert set(existing) <= set(seen)
+
+
+def test_pii_fields_cannot_be_filtered_or_sorted_by_roles_that_see_them_masked(tenant):
+    """A rep (pii own) may not filter or sort on a pii field, which would reveal masked values; a manager may."""
+    tenant.create("lead", {"name": "a", "phone": "13812345678"}, "rep1")
+    for query, parameter in (("phone=13812345678", "phone"), ("sort=phone", "sort"), ("sort=-email", "sort")):
+        response = tenant.call("GET", f"/api/v1/records/lead?{query}", "rep2")
+        assert response.status_code == 400, query
+        assert [(e["parameter"], e["code"]) for e in response.get_json()["errors"]] == [(parameter, "pii_hidden")]
+    found = tenant.call("GET", "/api/v1/records/lead?phone=13812345678&sort=phone", "boss").get_json()["items"]
+    assert [r["data"]["name"] for r in found] == ["a"]
+
+
+def _cursor(payload: list[Any]) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("sort", "payload"), [
+    ("employees", ["employees", 0, "abc", "0" * 26]),
+    ("employees", ["employees", 0, True, "0" * 26]),
+    ("score", ["score", 0, "1.5", "0" * 26]),
+    ("vip", ["vip", 0, "yes", "0" * 26]),
+    ("name", ["name", 0, 5, "0" * 26]),
+    ("name", ["name", 1, "x", "0" * 26]),
+    ("created_at", ["created_at", 0, "2020-01-01", "0" * 26]),
+    ("created_at", ["created_at", 0, "not a time", "0" * 26]),
+    ("created_at", ["created_at", 1, None, "0" * 26]),
+])
+def test_crafted_cursors_are_400(tenant, sort, payload):
+    """A cursor whose value does not fit its sort key answers 400, never a server error."""
+    response = tenant.call("GET", f"/api/v1/records/lead?sort={sort}&cursor={_cursor(payload)}")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["parameter"] == "cursor"
+
+
+@pytest.mark.parametrize("query", ["score=1e999999", "score=NaN", "score=Infinity", "status=lost",
+                                   "due=2026-02-30", "due=tomorrow", "met_at=2026-01-01T10:00:00"])
+def test_filter_values_must_fit_their_field(tenant, query):
+    """Filter values outside the field's type (huge or non-finite numbers, unknown options, bad dates) are 400."""
+    response = tenant.call("GET", f"/api/v1/records/lead?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["code"] == "type"
+
+
+def test_datetime_filter_matches_any_offset_of_the_same_instant(tenant):
+    """A datetime filter compares instants: +08:00 finds the record stored in UTC."""
+    record = tenant.create("lead", {"name": "t", "met_at": "2026-01-02T03:04:05Z"})
+    page = tenant.call("GET", "/api/v1/records/lead?met_at=2026-01-02T11:04:05%2B08:00").get_json()
+    assert ids(page) == [record["id"]]

@@ -107,3 +107,9 @@ def test_tenant_openapi_embeds_each_readable_entity_schema(tenant):
     assert "/api/v1/records/customer/{id}" in document["paths"]
     viewer = tenant.call("GET", "/api/v1/meta/openapi.json", "viewer").get_json()
     assert [p for p in viewer["paths"] if p.count("/") == 4] == ["/api/v1/records/lead"]
+
+
+def test_entity_schema_needs_read_permission(tenant):
+    """A role that may not read an entity gets 403 for its schema."""
+    assert tenant.call("GET", "/api/v1/meta/entities/customer/schema", "viewer").status_code == 403
+    assert tenant.call("GET", "/api/v1/meta/entities/lead/schema", "viewer").status_code == 200

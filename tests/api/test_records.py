@@ -296,3 +296,38 @@ def test_wrong_method_is_405_problem(tenant, method):
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]
     assert problem(response)["status"] == 405
+
+
+def test_patch_refuses_unknown_fields_and_keeps_dropped_data(tenant):
+    """A PATCH naming a field the entity lacks answers 422 unknown_field and stores nothing."""
+    record = tenant.create("lead", LEAD)
+    path = f"/api/v1/records/lead/{record['id']}"
+    response = tenant.call("PATCH", path, json={"version": 1, "bogus": "x", "legacy": None})
+    assert response.status_code == 422
+    assert pointers(response) == {("/bogus", "unknown_field"), ("/legacy", "unknown_field")}
+    assert tenant.call("GET", path).get_json()["version"] == 1
+
+
+def test_references_must_be_visible_to_the_caller(tenant):
+    """A reference to a record outside the caller's scope is refused as if it did not exist."""
+    theirs = tenant.create("customer", {"name": "Outsider Co"}, "outsider")
+    response = tenant.call("POST", "/api/v1/records/lead", "rep1", json={"name": "x", "customer": theirs["id"]})
+    assert response.status_code == 422
+    assert pointers(response) == {("/customer", "reference_not_found")}
+
+
+def test_unique_message_names_the_entity_in_the_request_language(tenant):
+    """The not_unique message uses the entity's label in the caller's language."""
+    tenant.create("customer", {"name": "Acme"})
+    response = tenant.call("POST", "/api/v1/records/customer", json={"name": "Acme"},
+                           headers={"Accept-Language": "zh"})
+    assert problem(response)["errors"][0]["message"] == "已有其他客户使用了此值"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/records/lead/a%00b", "/api/v1/records/lead?name=a%00b",
+                                  "/api/v1/records/lead/x/history?%00=1"])
+def test_nul_in_path_or_query_is_400(tenant, path):
+    """A NUL character in the path or the query answers 400, never a database error."""
+    response = tenant.call("GET", path)
+    assert response.status_code == 400
+    assert pointers(response) == {("", "unsafe_text")}
