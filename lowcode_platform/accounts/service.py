@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, literal, select, union
+from sqlalchemy.orm import Session, aliased
 
 from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.tokens import hash_token, new_token
@@ -157,20 +157,15 @@ def authenticate(session: Session, cache: ConfigCache, token: str,
     return Actor(row.tenant_id, row.id, row.name, role, row.team_id), config
 
 
-def team_owner_ids(session: Session, actor: Actor) -> set[str]:
-    """Owners whose records a `team` scope shows: the actor, their team mates and everyone below them."""
-    rows = session.execute(select(User.id, User.team_id, User.manager_id).where(User.tenant_id == actor.tenant_id)).all()
-    visible = {actor.user_id}
-    if actor.team_id:
-        visible |= {r.id for r in rows if r.team_id == actor.team_id}
-    reports: dict[str, list[str]] = {}
-    for r in rows:
-        if r.manager_id:
-            reports.setdefault(r.manager_id, []).append(r.id)
-    below, stack = {actor.user_id}, [actor.user_id]
-    while stack:
-        for report in reports.get(stack.pop(), ()):
-            if report not in below:
-                below.add(report)
-                stack.append(report)
-    return visible | below
+def team_owner_ids(actor: Actor) -> Select[tuple[str]]:
+    """Owners whose records a `team` scope shows: the actor, their team mates and everyone below them
+    (direct and indirect reports), as one SQL query to use in `owner_id IN (...)`."""
+    below = select(User.id).where(User.tenant_id == actor.tenant_id, User.manager_id == actor.user_id)
+    reports = below.cte("reports", recursive=True)
+    report = aliased(User)
+    reports = reports.union(  # UNION, not UNION ALL: a cycle in the manager chain still terminates
+        select(report.id).where(report.tenant_id == actor.tenant_id, report.manager_id == reports.c.id))
+    owners = [select(literal(actor.user_id)), select(reports.c.id)]
+    if actor.team_id is not None:  # (a user without a team has no team mates)
+        owners.append(select(User.id).where(User.tenant_id == actor.tenant_id, User.team_id == actor.team_id))
+    return union(*owners)

@@ -117,7 +117,6 @@ class RecordService:
         self.config = config
         self.actor = actor
         self.clock = clock
-        self._team: set[str] | None = None
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -244,9 +243,7 @@ class RecordService:
         if permission.scope == "own":
             clauses.append(Record.owner_id == self.actor.user_id)
         elif permission.scope == "team":
-            if self._team is None:
-                self._team = team_owner_ids(self.session, self.actor)
-            clauses.append(Record.owner_id.in_(sorted(self._team)))
+            clauses.append(Record.owner_id.in_(team_owner_ids(self.actor)))
         return clauses
 
     def _load(self, entity: EntityDef, permission: Permission, record_id: str, *,

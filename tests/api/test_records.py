@@ -331,3 +331,33 @@ def test_nul_in_path_or_query_is_400(tenant, path):
     response = tenant.call("GET", path)
     assert response.status_code == 400
     assert pointers(response) == {("", "unsafe_text")}
+
+
+def test_team_scope_reaches_reports_in_other_teams_and_below(make_tenant):
+    """A manager sees records of direct and indirect reports, whatever their team; a cycle does no harm."""
+    users = (("admin", "admin", None, None), ("vp", "manager", None, "hq"), ("lead", "manager", "vp", "north"),
+             ("rep", "rep", "lead", "south"), ("peer", "rep", None, "west"))
+    tenant = make_tenant(users=users)
+    tenant.create("lead", {"name": "by rep"}, "rep")
+    tenant.create("lead", {"name": "by peer"}, "peer")
+    names = lambda user: {r["data"]["name"] for r in tenant.call("GET", "/api/v1/records/lead", user).get_json()["items"]}  # noqa: E731
+    assert names("vp") == {"by rep"}
+    assert names("lead") == {"by rep"}
+    assert names("peer") == {"by peer"}
+    from sqlalchemy import update
+
+    from lowcode_platform.storage.tables import User
+
+    platform = tenant.client.application.extensions["lowcode"]
+    with platform.open_session(write=True) as session:  # vp now reports to rep: a cycle
+        session.execute(update(User).where(User.id == tenant.user_ids["vp"]).values(manager_id=tenant.user_ids["rep"]))
+        session.commit()
+    assert names("lead") == {"by rep"}
+
+
+def test_users_without_a_team_are_not_each_others_team_mates(make_tenant):
+    """Team scope of a user with no team shows their own records (and reports'), not other team-less users'."""
+    users = (("admin", "admin", None, None), ("solo1", "rep", None, None), ("solo2", "rep", None, None))
+    tenant = make_tenant(users=users)
+    tenant.create("lead", {"name": "by solo2"}, "solo2")
+    assert tenant.call("GET", "/api/v1/records/lead", "solo1").get_json()["items"] == []
