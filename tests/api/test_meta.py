@@ -113,3 +113,14 @@ def test_entity_schema_needs_read_permission(tenant):
     """A role that may not read an entity gets 403 for its schema."""
     assert tenant.call("GET", "/api/v1/meta/entities/customer/schema", "viewer").status_code == 403
     assert tenant.call("GET", "/api/v1/meta/entities/lead/schema", "viewer").status_code == 200
+
+
+def test_responses_match_their_documented_envelopes(tenant):
+    """Records, pages and history as sent load cleanly through the marshmallow schemas the OpenAPI documents."""
+    from lowcode_platform.api.envelopes import HistorySchema, RecordPageSchema, RecordSchema
+
+    record = tenant.create("lead", {"name": "Envelope", "budget": {"amount": 1.5, "currency": "CNY"}})
+    RecordSchema().load(record)
+    RecordSchema().load(tenant.call("GET", f"/api/v1/records/lead/{record['id']}").get_json())
+    RecordPageSchema().load(tenant.call("GET", "/api/v1/records/lead").get_json())
+    HistorySchema().load(tenant.call("GET", f"/api/v1/records/lead/{record['id']}/history").get_json())
