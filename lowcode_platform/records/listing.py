@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, literal, or_
 
 from lowcode_platform import jsonutil
-from lowcode_platform.messages import in_entity
 from lowcode_platform.errors import ErrorDetail, MalformedRequestError, parameter_error
+from lowcode_platform.messages import in_entity
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.fields import FilterValueError, parse_filter_value
 from lowcode_platform.storage.json_fields import json_field

@@ -11,10 +11,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from numbers import Number
 from typing import Any
 
-from lowcode_platform.messages import Localized, NOWHERE, in_entity
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
+from lowcode_platform.messages import NOWHERE, Localized, in_entity
 from lowcode_platform.schema.entities import SORTABLE_SYSTEM_FIELDS, SYSTEM_FIELDS, compile_field
-from lowcode_platform.schema.fields import COMMON_OPTIONS, DEFAULT_MAX_LENGTH, FIELD_TYPES, REQUIRED_OPTIONS, FieldType, field_schema
+from lowcode_platform.schema.fields import (
+    COMMON_OPTIONS,
+    DEFAULT_MAX_LENGTH,
+    FIELD_TYPES,
+    REQUIRED_OPTIONS,
+    FieldType,
+    field_schema,
+)
 from lowcode_platform.schema.validators import iter_schema_errors, make_validator
 
 

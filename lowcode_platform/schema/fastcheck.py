@@ -14,7 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from lowcode_platform.schema.fields import (
-    DECIMAL_LIMIT, DEFAULT_MAX_LENGTH, EMAIL_PATTERN, ID_PATTERN, JS_SAFE_INTEGER, PHONE_PATTERN, URL_PATTERN,
+    DECIMAL_LIMIT,
+    DEFAULT_MAX_LENGTH,
+    EMAIL_PATTERN,
+    ID_PATTERN,
+    JS_SAFE_INTEGER,
+    PHONE_PATTERN,
+    URL_PATTERN,
     FieldDef,
 )
 from lowcode_platform.schema.regions import load_regions

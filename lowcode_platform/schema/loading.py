@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lowcode_platform import jsonutil
-from lowcode_platform.messages import NOWHERE, also_in
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
+from lowcode_platform.messages import NOWHERE, also_in
 
 TemplateResolver = Callable[[str], Path | None]
 

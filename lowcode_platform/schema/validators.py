@@ -15,8 +15,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from jsonschema.validators import extend
 
-from lowcode_platform.messages import NOWHERE
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token, pointer_of
+from lowcode_platform.messages import NOWHERE
 
 
 def _is_integer(checker: Any, instance: Any) -> bool:

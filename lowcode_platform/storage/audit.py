@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from lowcode_platform.storage.ids import new_id
 from lowcode_platform.storage.tables import AuditEntry
 
-
 _INSERT = insert(AuditEntry.__table__)
 
 

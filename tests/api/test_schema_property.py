@@ -173,7 +173,7 @@ def region_value() -> st.SearchStrategy[Any]:
     provinces = load_regions()
     with_cities = [p for p in provinces if p.cities]
     valid_pairs = [{"province": p.code, "city": c.code} for p in with_cities for c in p.cities]
-    wrong_pairs = [{"province": p.code, "city": q.cities[0].code} for p, q in zip(with_cities, with_cities[1:])]
+    wrong_pairs = [{"province": p.code, "city": q.cities[0].code} for p, q in zip(with_cities, with_cities[1:], strict=False)]
     odd = [{"province": "999999"}, {"city": with_cities[0].cities[0].code}, {"province": 310000},
            {"province": provinces[-1].code, "city": "820100"}, {"province": "310000", "city": "310100", "x": 1},
            {"province": "310000", "city": None}, {"province": "310000", "city": "3101"}, {}, "310000"]
