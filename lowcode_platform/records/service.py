@@ -170,7 +170,7 @@ class RecordService:
         }
         self.session.connection().execute(_INSERT_RECORD, values)
         row = StoredRecord(**values, deleted_at=None)
-        self._claim_unique(entity, row.id, {}, data)
+        self._refuse_taken(self._claim_unique(entity, row.id, {}, data), RecordInvalidError)
         self._audit(row, "create", diff({}, data), now)
         return self._view(entity, row)
 
@@ -197,7 +197,7 @@ class RecordService:
         now = self.clock()
         self._write(row, expected_version, data=after, updated_at=now, updated_by=self.actor.user_id,
                     config_version=self.config.version)
-        self._claim_unique(entity, row.id, before, after)
+        self._refuse_taken(self._claim_unique(entity, row.id, before, after), RecordInvalidError)
         self._audit(row, "update", changes, now)
         return self._view(entity, row)
 
@@ -223,7 +223,7 @@ class RecordService:
             raise ConflictError("the record is not deleted", [detail("", "not_deleted")])
         now = self.clock()
         self._write(row, row.version, deleted_at=None, updated_at=now, updated_by=self.actor.user_id)
-        self._claim_unique(entity, row.id, {}, row.data, status=ConflictError)
+        self._refuse_taken(self._claim_unique(entity, row.id, {}, row.data), ConflictError)
         self._audit(row, "restore", {}, now)
         return self._view(entity, row)
 
@@ -320,8 +320,8 @@ class RecordService:
                     yield detail(f"/{key}", "user_not_found", id=value)
 
     def _claim_unique(self, entity: EntityDef, record_id: str, before: Mapping[str, Any],
-                      after: Mapping[str, Any], status: type[ConflictError | RecordInvalidError] = RecordInvalidError) -> None:
-        """Move the record's claims on unique values from `before` to `after`; refuse a value taken."""
+                      after: Mapping[str, Any]) -> list[ErrorDetail]:
+        """Move the record's claims on unique values from `before` to `after`; the values already taken."""
         errors: list[ErrorDetail] = []
         for field in entity.fields.values():
             if not field.unique or before.get(field.key) == after.get(field.key):
@@ -340,8 +340,12 @@ class RecordService:
                         "value_hash": value_hash, "record_id": record_id}])
             except IntegrityError:
                 errors.append(detail(f"/{field.key}", "not_unique", entity=_localized(entity.label)))
+        return errors
+
+    @staticmethod
+    def _refuse_taken(errors: list[ErrorDetail], error: type[ConflictError | RecordInvalidError]) -> None:
         if errors:
-            raise status("a value that must be unique is taken", errors)
+            raise error("a value that must be unique is taken", errors)
 
     def _audit(self, row: Record | StoredRecord, action: str, changes: Mapping[str, Any], at: datetime) -> None:
         write_audit(self.session, tenant_id=row.tenant_id, entity=row.entity, record_id=row.id, action=action,
