@@ -221,3 +221,48 @@ def test_min_length_above_the_default_max_length() -> None:
     del document["entities"]["lead"]["fields"]["name"]["max_length"]
     document["entities"]["lead"]["fields"]["name"]["min_length"] = 300
     assert pairs(document) == [(f"{P}/name/min_length", "min_above_max")]
+
+
+# One case per error kind, with the exact English message a config author reads.
+MESSAGES = {
+    "unknown_entity-permissions": ("/roles/rep/permissions/ghost", "unknown entity 'ghost'"),
+    "unknown_field-title_field": ("/entities/lead/title_field", "unknown field 'nope' in entity 'lead'"),
+    "invalid_filter-wrong-type": ("/entities/lead/views/all/filters/employees",
+                                  "the filter value is invalid: must be an integer"),
+    "unknown_role-view": ("/entities/lead/views/all/roles/1", "unknown role 'ghost'"),
+    "duplicate_key-option-value": ("/entities/lead/fields/tags/options/1/value",
+                                   "the key 'hot' is defined more than once"),
+    "reserved_field": ("/entities/lead/fields/owner", "'owner' is a system field name and cannot be defined"),
+    "option_not_for_type-min_length-integer": ("/entities/lead/fields/employees/min_length",
+                                               "'min_length' does not apply to integer fields"),
+    "missing_option-enum-options": ("/entities/lead/fields/status", "enum fields need 'options'"),
+    "min_above_max-min-max": ("/entities/lead/fields/score/min", "min is greater than max"),
+    "bad_pattern": ("/entities/lead/fields/name/pattern",
+                    "not a valid regular expression: unterminated character set at position 0"),
+    "default_not_option-enum": ("/entities/lead/fields/status/default",
+                                "the default 'lost' is not one of the field's options"),
+    "invalid_default-integer": ("/entities/lead/fields/employees/default", "the default is invalid: must be an integer"),
+    "invalid_option-default_locale": ("/tenant/default_locale", "must be one of 'en'"),
+    "unknown_key-top-level": ("/colour", "unknown key 'colour'"),
+    "required-field-label": ("/entities/lead/fields/name/label", "is required"),
+    "bad_identifier-entity": ("/entities/Lead", "'Lead' is not a valid key: use at most 63 lower-case letters, "
+                                                "digits and _, starting with a letter"),
+    "type-required": ("/entities/lead/fields/name/required", "must be true or false"),
+}
+
+
+@pytest.mark.parametrize("case_id", sorted(MESSAGES))
+def test_each_error_kind_has_its_pointer_and_message(case_id: str) -> None:
+    """For one case of every error kind, the error sits at its pointer with the exact English message."""
+    mutation, _, code = next(c for c in SEMANTIC_CASES + META_CASES if c.id == case_id).values
+    pointer, message = MESSAGES[case_id]
+    document = crm()
+    mutation(document)
+    assert (pointer, code, message) in [(e.pointer, e.code, e.message) for e in errors_of(document)]
+
+
+def test_the_message_table_covers_every_error_kind() -> None:
+    """Every code of the case tables has a case in the message table."""
+    kinds = {c.values[2] for c in SEMANTIC_CASES + META_CASES}
+    covered = {c.values[2] for c in SEMANTIC_CASES + META_CASES if c.id in MESSAGES}
+    assert kinds == covered
