@@ -31,10 +31,6 @@ class ErrorDetail:
         """The message in `locale` (`en` or `zh`)."""
         return render_message(self.code, self.params, locale)
 
-    def under(self, prefix: str) -> ErrorDetail:
-        """The same detail with its pointer moved below `prefix`."""
-        return ErrorDetail(prefix + self.pointer, self.code, self.params, self.parameter)
-
     def to_json(self, locale: str = "en") -> dict[str, str]:
         where = {"parameter": self.parameter} if self.parameter is not None else {"pointer": self.pointer}
         return {**where, "code": self.code, "message": self.message_in(locale)}

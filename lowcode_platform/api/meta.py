@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 
 from lowcode_platform.api.context import caller, json_body, json_response, platform, request_locale
 from lowcode_platform.api.envelopes import (
-    OBJECT_BODY,
     ConfigDocumentSchema,
     EntityListSchema,
     MeSchema,
@@ -111,5 +110,3 @@ def register_echo() -> None:
     if platform().settings.echo_endpoint:
         current_app.add_url_rule("/api/v1/meta/echo", "echo", echo, methods=["POST"])
 
-
-__all__ = ["blp", "OBJECT_BODY"]
