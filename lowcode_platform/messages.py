@@ -50,6 +50,62 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     "min_above_max": {"en": "{low} is greater than {high}", "zh": "{low} 大于 {high}"},
     "bad_pattern": {"en": "not a valid regular expression: {error}", "zh": "不是有效的正则表达式：{error}"},
     "bad_extends": {"en": "cannot extend {name!r}: {error}", "zh": "无法继承 {name!r}：{error}"},
+    # conditions
+    "condition_type": {"en": "expected {what} (a JSON object), found {actual}", "zh": "应为{what}（JSON 对象），实际为 {actual}"},
+    "condition_one_key": {
+        "en": "{what} must have exactly one key, found {count}; combine conditions with $and or $or",
+        "zh": "{what}必须恰好有一个键，实际有 {count} 个；请用 $and 或 $or 组合条件",
+    },
+    "condition_too_deep": {"en": "conditions may nest at most {limit} deep", "zh": "条件最多嵌套 {limit} 层"},
+    "condition_too_many_nodes": {
+        "en": "a condition may hold at most {limit} $and/$or operators",
+        "zh": "一个条件最多包含 {limit} 个 $and/$or 运算符",
+    },
+    "condition_list": {
+        "en": "{operator} needs a non-empty list of conditions",
+        "zh": "{operator} 需要一个非空的条件列表",
+    },
+    "condition_too_many_items": {
+        "en": "a list of conditions may hold at most {limit} items",
+        "zh": "条件列表最多包含 {limit} 项",
+    },
+    "condition_operator": {"en": "unknown operator {operator!r}", "zh": "未知的运算符 {operator!r}"},
+    "condition_not_comparable": {
+        "en": "{field!r} holds a {type} and cannot be compared; compare one of its parts, or use $ex/$nex",
+        "zh": "{field!r} 的值是 {type}，不能比较；请比较它的组成部分，或使用 $ex/$nex",
+    },
+    "condition_operator_type": {
+        "en": "{operator} does not apply to {type} values",
+        "zh": "{operator} 不适用于 {type} 类型的值",
+    },
+    "condition_days": {
+        "en": "{field!r} counts whole days: compare it with a whole number from -{limit} to {limit}",
+        "zh": "{field!r} 以整天计：只能与 -{limit} 到 {limit} 之间的整数比较",
+    },
+    "condition_days_reference": {
+        "en": "{field!r} can only be compared with a number, not referred to",
+        "zh": "{field!r} 只能与数字比较，不能被引用",
+    },
+    "condition_option": {"en": "{value!r} is not an option of {field!r}", "zh": "{value!r} 不是 {field!r} 的选项"},
+    "condition_mismatch": {
+        "en": "{field!r} holds a {expected}; it cannot be compared with a {actual}",
+        "zh": "{field!r} 的值是 {expected}，不能与 {actual} 比较",
+    },
+    "condition_null": {
+        "en": "null is not a value conditions compare with; test for a missing value with $nex",
+        "zh": "条件中不能使用 null；判断值为空请使用 $nex",
+    },
+    "condition_format": {"en": "{field!r} must be compared with a {format}", "zh": "{field!r} 只能与 {format} 比较"},
+    "condition_arithmetic": {
+        "en": "{operator} needs exactly the two operands $l and $r",
+        "zh": "{operator} 需要且只需要 $l 和 $r 两个操作数",
+    },
+    "condition_constant_arithmetic": {
+        "en": "{operator} needs at least one field reference ($m) among its operands",
+        "zh": "{operator} 的操作数中至少要有一个字段引用（$m）",
+    },
+    "condition_regex": {"en": "the pattern is not in the safe subset: {error}", "zh": "正则表达式不在安全子集内：{error}"},
+    "malformed_condition": {"en": "the condition is not valid JSON: {error}", "zh": "条件不是有效的 JSON：{error}"},
     # records
     "required": {"en": "is required", "zh": "为必填项"},
     "type": {"en": "must be {expected}", "zh": "类型应为 {expected}"},

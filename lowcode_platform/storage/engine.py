@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
 from lowcode_platform import jsonutil
+from lowcode_platform.storage.sql_functions import register_sqlite_functions
 from lowcode_platform.storage.tables import TenantScoped
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -50,6 +51,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+        register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -1,4 +1,4 @@
-"""SQL for one field inside a record's `data`, typed, with the field key inlined.
+"""SQL for one field inside a record's `data` (or one part of it, `budget.amount`), typed, with the key inlined.
 
 The key is written into the SQL text (keys are `^[a-z][a-z0-9_]*$`, so this is safe) rather than bound,
 so that a query's expression is exactly the one an expression index was built on.
@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+PATH = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 _TYPES: dict[str, TypeEngine[Any]] = {
     "text": String(), "integer": Numeric(asdecimal=False), "numeric": Numeric(asdecimal=True), "boolean": Boolean(),
 }
@@ -32,13 +33,16 @@ _PG_CASTS = {
 
 
 class json_field(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
-    """`records.data -> key` as a value of SQL kind `text`, `integer`, `numeric` or `boolean`."""
+    """`records.data -> key` as a value of SQL kind `text`, `integer`, `numeric` or `boolean`.
+
+    `key` may name a part of an object field, `budget.amount`.
+    """
 
     inherit_cache = True
     _traverse_internals: list[Any] = []
 
     def __init__(self, key: str, kind: str) -> None:
-        if not KEY.match(key) or kind not in _TYPES:
+        if not PATH.match(key) or kind not in _TYPES:
             raise ValueError(f"bad field key or kind: {key!r}, {kind!r}")
         self.key_name = key
         self.kind = kind
@@ -48,9 +52,16 @@ class json_field(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
         return (json_field, self.key_name, self.kind)
 
 
+def pg_parent(key: str) -> tuple[str, str]:
+    """The JSONB expression holding the last part of `key`, and that part."""
+    *parents, last = key.split(".")
+    return "records.data" + "".join(f" -> '{p}'" for p in parents), last
+
+
 @compiles(json_field, "postgresql")
 def _compile_pg(element: json_field, compiler: Any, **kw: Any) -> str:
-    return _PG_CASTS[element.kind].format(column="records.data", key=element.key_name)
+    column, key = pg_parent(element.key_name)
+    return _PG_CASTS[element.kind].format(column=column, key=key)
 
 
 @compiles(json_field)

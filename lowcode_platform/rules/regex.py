@@ -1,0 +1,201 @@
+"""The safe subset of durable_rules' regex dialect (`$mt`, `$imt`), translated for Python and PostgreSQL.
+
+durable_rules escapes with `%` (a `\\` is a literal), treats `^` and `$` as literals and always matches
+the whole value. The subset: literal characters, `.`, `%d` (a digit), `%w` (an ASCII letter or digit),
+`%` before a metacharacter, classes such as `[a-z0-9_]`, groups with `|`, and `*`, `+`, `?`, `{n}`,
+`{n,}`, `{,m}`, `{n,m}` with counts up to 100. Outside it: negated classes (durable_rules answers them
+unreliably), other `%` classes (some crash it), and a repeated group that itself repeats, which can take
+exponential time to match. The translation uses syntax Python's `re` and PostgreSQL's regular
+expressions read the same way, so a pattern means one thing in both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_PATTERN_LENGTH = 200
+MAX_COUNT = 100
+META = set(".*+?|()[]{}%")
+CLASSES = {"d": "[0-9]", "w": "[A-Za-z0-9]"}
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+class RegexError(ValueError):
+    """A pattern outside the safe subset; the message says why."""
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A pattern anchored on the whole value, in syntax Python and PostgreSQL share."""
+
+    source: str
+    pattern: str  # `(?s)\A(?:...)\Z`; for `$imt` written in lower case
+    ignore_case: bool
+
+    def compile(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    def matches(self, compiled: re.Pattern[str], value: str) -> bool:
+        return compiled.search(lower_ascii(value) if self.ignore_case else value) is not None
+
+
+def lower_ascii(text: str) -> str:
+    """`text` with A-Z lowered and nothing else changed (how durable_rules' `$imt` folds case)."""
+    return text.translate(ASCII_LOWER)
+
+
+def _literal(char: str) -> str:
+    if char.isalnum() or char == " " or ord(char) > 127:
+        return char
+    if ord(char) < 32 or ord(char) == 127:
+        return f"\\x{ord(char):02x}"
+    return "\\" + char
+
+
+class _Parser:
+    def __init__(self, source: str, ignore_case: bool) -> None:
+        self.source = source
+        self.ignore_case = ignore_case
+        self.i = 0
+
+    def fail(self, message: str) -> RegexError:
+        return RegexError(f"{message} (at character {self.i + 1})")
+
+    def peek(self) -> str | None:
+        return self.source[self.i] if self.i < len(self.source) else None
+
+    def take(self) -> str:
+        char = self.source[self.i]
+        self.i += 1
+        return self.lowered(char)
+
+    def lowered(self, char: str) -> str:
+        return lower_ascii(char) if self.ignore_case else char
+
+    def alternation(self, depth: int) -> tuple[str, bool]:
+        """Branches separated by `|`; returns the translation and whether anything in it repeats."""
+        branches: list[str] = []
+        repeats = False
+        while True:
+            text, branch_repeats = self.sequence(depth)
+            if not text:
+                raise self.fail("an empty pattern or alternative")
+            branches.append(text)
+            repeats |= branch_repeats
+            if self.peek() != "|":
+                return "|".join(branches), repeats
+            self.i += 1
+
+    def sequence(self, depth: int) -> tuple[str, bool]:
+        parts: list[str] = []
+        repeats = False
+        while (char := self.peek()) is not None and char not in "|)":
+            atom, atom_repeats = self.atom(depth)
+            quantifier = self.quantifier()
+            if quantifier:
+                if atom_repeats:
+                    raise self.fail("a repeated group may not itself repeat")
+                if self.peek() is not None and self.peek() in "*+?{":
+                    raise self.fail("two repetitions in a row")
+                repeats = True
+            repeats |= atom_repeats
+            parts.append(atom + quantifier)
+        return "".join(parts), repeats
+
+    def atom(self, depth: int) -> tuple[str, bool]:
+        char = self.source[self.i]
+        if char == "(":
+            if depth >= 5:
+                raise self.fail("groups nested more than 5 deep")
+            self.i += 1
+            inner, repeats = self.alternation(depth + 1)
+            if self.peek() != ")":
+                raise self.fail("a group that is not closed")
+            self.i += 1
+            return f"(?:{inner})", repeats
+        if char == "[":
+            return self.bracket(), False
+        if char == "%":
+            self.i += 1
+            escaped = self.peek()
+            if escaped is None:
+                raise self.fail("a pattern that ends with %")
+            self.i += 1
+            if escaped in CLASSES:
+                return CLASSES[escaped], False
+            if escaped in META or escaped in "^$\\":
+                return _literal(escaped), False
+            raise self.fail(f"%{escaped} is not in the safe subset (use %d, %w or %-escaped metacharacters)")
+        if char in "*+?{":
+            raise self.fail(f"{char!r} repeats nothing")
+        if char in "]}":
+            raise self.fail(f"an unmatched {char!r}")
+        self.i += 1
+        if char == ".":
+            return ".", False
+        return _literal(self.lowered(char)), False
+
+    def bracket(self) -> str:
+        self.i += 1
+        if self.peek() == "^":
+            raise self.fail("negated classes [^...] are not in the safe subset")
+        items: list[str] = []
+        while (char := self.peek()) != "]":
+            if char is None:
+                raise self.fail("a class that is not closed")
+            low = self.take()
+            if low == "%":
+                if self.peek() is None:
+                    raise self.fail("a pattern that ends with %")
+                low = self.take()
+            if self.peek() == "-" and self.i + 1 < len(self.source) and self.source[self.i + 1] != "]":
+                self.i += 1
+                high = self.take()
+                if high == "%":
+                    raise self.fail("a range may not end with an escape")
+                if ord(high) < ord(low):
+                    raise self.fail(f"the range {low}-{high} is reversed")
+                items.append(f"{_literal(low)}-{_literal(high)}")
+            else:
+                items.append(_literal(low))
+        self.i += 1
+        if not items:
+            raise self.fail("an empty class []")
+        return "[" + "".join(items) + "]"
+
+    def quantifier(self) -> str:
+        char = self.peek()
+        if char is None or char not in "*+?{":
+            return ""
+        self.i += 1
+        if char != "{":
+            return char
+        end = self.source.find("}", self.i)
+        body = self.source[self.i:end] if end >= 0 else ""
+        match = re.fullmatch(r"([0-9]{1,3})?(,([0-9]{1,3})?)?", body)
+        if end < 0 or not body or match is None or (match.group(1) is None and match.group(3) is None):
+            raise self.fail("a repetition count must read {n}, {n,}, {,m} or {n,m}")
+        self.i = end + 1
+        low = int(match.group(1) or 0)
+        high = None if match.group(2) and match.group(3) is None else int(match.group(3) or low)
+        if low > MAX_COUNT or (high is not None and high > MAX_COUNT):
+            raise self.fail(f"repetition counts may be at most {MAX_COUNT}")
+        if high is not None and high < low:
+            raise self.fail("a repetition count's maximum is below its minimum")
+        if high is None:
+            return f"{{{low},}}"
+        return f"{{{low}}}" if low == high and not match.group(2) else f"{{{low},{high}}}"
+
+
+def translate(source: str, ignore_case: bool = False) -> Translated:
+    """The translation of a durable_rules pattern, or `RegexError` when it is outside the safe subset."""
+    if not source:
+        raise RegexError("an empty pattern")
+    if len(source) > MAX_PATTERN_LENGTH:
+        raise RegexError(f"patterns may be at most {MAX_PATTERN_LENGTH} characters")
+    parser = _Parser(source, ignore_case)
+    body, _ = parser.alternation(0)
+    if parser.i != len(source):
+        raise parser.fail("an unmatched ')'")
+    return Translated(source, f"(?s)\\A(?:{body})\\Z", ignore_case)
