@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from lowcode_platform.accounts.service import TokenCache
-from lowcode_platform.schema import ConfigCache
+from lowcode_platform.configuration import ConfigCache
 from lowcode_platform.settings import Settings
 from lowcode_platform.storage.engine import WRITE, make_engine, make_session_factory
 

@@ -16,8 +16,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from lowcode_platform.configuration import iter_config_errors
 from lowcode_platform.errors import PlatformError
-from lowcode_platform.schema import FileError, iter_config_errors, load_config
+from lowcode_platform.schema import FileError, load_config
 from lowcode_platform.settings import Settings
 
 DEMO_TEMPLATE = "b2b_solution_sales"

@@ -105,6 +105,34 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "zh": "{operator} 的操作数中至少要有一个字段引用（$m）",
     },
     "condition_regex": {"en": "the pattern is not in the safe subset: {error}", "zh": "正则表达式不在安全子集内：{error}"},
+    "computed_cycle": {
+        "en": "computed fields depend on each other in a cycle: {cycle}",
+        "zh": "计算字段之间存在循环依赖：{cycle}",
+    },
+    "computed_field": {
+        "en": "is computed from other fields and cannot be set",
+        "zh": "由其他字段计算得出，不能直接设置",
+    },
+    "invalid_value": {"en": "the value is invalid: {error}", "zh": "值无效：{error}"},
+    "user_field_needed": {"en": "{field!r} is not a user field of this entity", "zh": "{field!r} 不是本实体的用户字段"},
+    "reference_field_needed": {
+        "en": "{field!r} is not a reference field of this entity",
+        "zh": "{field!r} 不是本实体的关联字段",
+    },
+    "link_field_needed": {
+        "en": "{field!r} is not a reference field to {entity!r} in the task entity",
+        "zh": "{field!r} 不是任务实体中指向 {entity!r} 的关联字段",
+    },
+    "date_field_needed": {"en": "{field!r} is not a date or date-time field", "zh": "{field!r} 不是日期或日期时间字段"},
+    "fields_needed": {
+        "en": "field.changed automations need 'fields': the fields whose change triggers them",
+        "zh": "field.changed 自动化需要 'fields'：哪些字段的变更会触发它",
+    },
+    "rule_failed": {"en": "{message}", "zh": "{message}"},
+    "automation_failed": {
+        "en": "automation {automation!r} could not complete: {error}",
+        "zh": "自动化 {automation!r} 无法完成：{error}",
+    },
     "malformed_condition": {"en": "the condition is not valid JSON: {error}", "zh": "条件不是有效的 JSON：{error}"},
     # records
     "required": {"en": "is required", "zh": "为必填项"},

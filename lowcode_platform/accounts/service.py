@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, aliased
 
 from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.tokens import hash_token, new_token
+from lowcode_platform.configuration import ConfigCache, TenantConfig, compile_config
 from lowcode_platform.errors import ConflictError, NotFoundError, PlatformError, detail
-from lowcode_platform.schema import ConfigCache, TenantConfig, compile_config
 from lowcode_platform.storage.ids import new_id
 from lowcode_platform.storage.json_fields import ensure_field_indexes
 from lowcode_platform.storage.tables import Team, Tenant, TenantConfigVersion, User

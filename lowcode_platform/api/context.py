@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from lowcode_platform import jsonutil
 from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.service import authenticate
+from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import AuthenticationError, MalformedRequestError, detail, escape_pointer_token
-from lowcode_platform.schema import TenantConfig
 from lowcode_platform.storage.engine import scope_to_tenant
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

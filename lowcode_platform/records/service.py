@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.service import team_owner_ids
+from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import (
     ConflictError,
     ErrorDetail,
@@ -30,9 +31,19 @@ from lowcode_platform.errors import (
     escape_pointer_token,
 )
 from lowcode_platform.messages import NOWHERE, Localized
+from lowcode_platform.records.automations import AutomationFailedError, AutomationRunner, Event, record_failure
+from lowcode_platform.records.derive import (
+    RecordFacts,
+    broken_rules,
+    compute,
+    normalized,
+    refused_inputs,
+    system_values,
+)
 from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
 from lowcode_platform.records.views import mask_changes, sees_pii, unmask_patch, visible_data
-from lowcode_platform.schema import EntityDef, Permission, TenantConfig
+from lowcode_platform.schema import EntityDef, Permission
+from lowcode_platform.schema.config import FULL_PERMISSION
 from lowcode_platform.schema.fields import unique_key
 from lowcode_platform.storage.audit import diff, write_audit
 from lowcode_platform.storage.ids import new_id
@@ -66,6 +77,11 @@ class StoredRecord:
     version: int
     config_version: int
     data: dict[str, Any]
+    pool: str | None = None
+    stage: str | None = None
+    stage_entered_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    won_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,10 @@ def _transaction(method: Callable[..., T]) -> Callable[..., T]:
             result = method(self, *args, **kwargs)
             self.session.commit()
             return result
+        except AutomationFailedError as exc:
+            self.session.rollback()
+            record_failure(self.session, exc)
+            raise
         except BaseException:
             self.session.rollback()
             raise
@@ -117,6 +137,7 @@ class RecordService:
         self.config = config
         self.actor = actor
         self.clock = clock
+        self.automations = AutomationRunner(self)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -161,17 +182,8 @@ class RecordService:
     @_transaction
     def create(self, entity_key: str, body: Any) -> RecordView:
         entity, _ = self._allowed(entity_key, "create")
-        data = self._checked(entity, entity.with_defaults(self._object(body)))
-        now = self.clock()
-        values = {
-            "tenant_id": self.actor.tenant_id, "id": new_id(), "entity": entity.key, "owner_id": self.actor.user_id,
-            "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id,
-            "version": 1, "config_version": self.config.version, "data": data,
-        }
-        self.session.connection().execute(_INSERT_RECORD, values)
-        row = StoredRecord(**values, deleted_at=None)
-        self._refuse_taken(self._claim_unique(entity, row.id, {}, data), RecordInvalidError)
-        self._audit(row, "create", diff({}, data), now)
+        row, events = self.insert(entity, self._object(body), self.actor.user_id, self.clock())
+        self.automations.run(events)
         return self._view(entity, row)
 
     @_transaction
@@ -180,26 +192,96 @@ class RecordService:
         entity, permission = self._allowed(entity_key, "update")
         row = self._load(entity, permission, record_id)
         self._expect(row, expected_version)
-        before = dict(row.data)
         patch = self._object(patch)
         unknown = [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where=NOWHERE)
                    for k in patch if k not in entity.fields]
         if unknown:
             raise RecordInvalidError("the record is invalid", unknown)
         if not sees_pii(self.actor, row.owner_id):
-            patch = unmask_patch(entity, before, patch)
+            patch = unmask_patch(entity, row.data, patch)
+        events = self.change(entity, row, patch, self.clock())
+        self.automations.run(events)
+        return self._view(entity, row)
+
+    def insert(self, entity: EntityDef, body: dict[str, Any], owner_id: str | None, now: datetime,
+               depth: int = 0) -> tuple[StoredRecord, list[Event]]:
+        """Create a record (no permission check: callers decide) and the events it causes."""
+        rules = self.config.rules.of(entity.key)
+        given = {k: body[k] for k in rules.computed_keys if k in body}
+        data = entity.with_defaults({k: v for k, v in body.items() if k not in rules.computed_keys})
+        values = {
+            "tenant_id": self.actor.tenant_id, "id": new_id(), "entity": entity.key, "owner_id": owner_id,
+            "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id,
+            "version": 1, "config_version": self.config.version,
+        }
+        system = {"owner": owner_id, "stage": None, "pool": None, "created_at": now, "last_activity_at": None,
+                  "stage_entered_at": None, "won_at": None}
+        data = self._checked(entity, data, system, now, given)
+        self.session.connection().execute(_INSERT_RECORD, {**values, "data": data})
+        row = StoredRecord(**values, data=data, deleted_at=None)
+        self._refuse_taken(self._claim_unique(entity, row.id, {}, data), RecordInvalidError)
+        self._audit(row, "create", diff({}, data), now)
+        events = [Event("record.created", entity.key, row.id, frozenset(data), depth)]
+        return row, events + self._log_activity(entity, data, now, depth)
+
+    def change(self, entity: EntityDef, row: Record, patch: Mapping[str, Any], now: datetime,
+               depth: int = 0) -> list[Event]:
+        """Merge `patch` into a loaded record (no permission check) and write it; the events it causes."""
+        rules = self.config.rules.of(entity.key)
+        before = dict(row.data)
+        given = {k: v for k, v in patch.items() if k in rules.computed_keys}
         kept = {k: v for k, v in before.items() if k not in entity.fields}  # fields the config dropped
-        merged = {k: v for k, v in {**before, **patch}.items() if v is not None and k in entity.fields}
-        after = {**self._checked(entity, merged, before), **kept}
+        merged = {k: v for k, v in {**before, **patch}.items()
+                  if v is not None and k in entity.fields and k not in rules.computed_keys}
+        after = {**self._checked(entity, merged, system_values(row), now, given, before), **kept}
         changes = diff(before, after)
         if not changes:
-            return self._view(entity, row)
-        now = self.clock()
-        self._write(row, expected_version, data=after, updated_at=now, updated_by=self.actor.user_id,
+            return []
+        self._write(row, row.version, data=after, updated_at=now, updated_by=self.actor.user_id,
                     config_version=self.config.version)
         self._refuse_taken(self._claim_unique(entity, row.id, before, after), RecordInvalidError)
         self._audit(row, "update", changes, now)
-        return self._view(entity, row)
+        return [Event("record.updated", entity.key, row.id, frozenset(changes), depth),
+                Event("field.changed", entity.key, row.id, frozenset(changes), depth)]
+
+    def reassign(self, entity: EntityDef, row: Record, owner_id: str, now: datetime, depth: int = 0) -> list[Event]:
+        """Give a loaded record a new owner (no permission check); the events it causes."""
+        if row.owner_id == owner_id:
+            return []
+        changes = {"owner_id": [row.owner_id, owner_id]}
+        self._write(row, row.version, owner_id=owner_id, updated_at=now, updated_by=self.actor.user_id)
+        self._audit(row, "update", changes, now)
+        return [Event("record.updated", entity.key, row.id, frozenset({"owner"}), depth)]
+
+    def load_any(self, entity: EntityDef, record_id: str) -> Record:
+        """A live record of this tenant, whoever owns it (for automations, which act for the tenant)."""
+        return self._load(entity, FULL_PERMISSION, record_id)
+
+    def facts(self, entity: EntityDef, data: Mapping[str, Any], system: Mapping[str, Any]) -> RecordFacts:
+        return RecordFacts(data, system, self._team_of)
+
+    def _log_activity(self, entity: EntityDef, data: Mapping[str, Any], now: datetime, depth: int) -> list[Event]:
+        """Stamp the records an activity names with its time; each gets an `activity.logged` event."""
+        events = []
+        for name in self.config.rules.of(entity.key).activity_for:
+            target = self.config.entities[entity.fields[name].entity or ""]
+            record_id = data.get(name)
+            if record_id is None:
+                continue
+            self.session.execute(
+                update(Record)
+                .where(Record.tenant_id == self.actor.tenant_id, Record.id == record_id)
+                .values(last_activity_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            events.append(Event("activity.logged", target.key, record_id, frozenset(), depth))
+        return events
+
+    def _team_of(self, user_id: str | None) -> str | None:
+        if user_id is None:
+            return None
+        return self.session.scalar(select(User.team_id).where(User.tenant_id == self.actor.tenant_id,
+                                                               User.id == user_id))
 
     @_transaction
     def delete(self, entity_key: str, record_id: str, expected_version: int | None) -> RecordView:
@@ -290,19 +372,29 @@ class RecordService:
         for key, value in {**values, "version": expected_version + 1}.items():
             set_committed_value(row, key, value)
 
-    def _checked(self, entity: EntityDef, data: dict[str, Any], before: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """`data` normalized for storage, or `RecordInvalidError` with every error found."""
-        errors = list(entity.iter_record_errors(data))
+    def _checked(self, entity: EntityDef, data: dict[str, Any], system: Mapping[str, Any], now: datetime,
+                 given: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`data` with its computed fields, normalized for storage; or `RecordInvalidError` with every error."""
+        rules = self.config.rules.of(entity.key)
+        data = normalized(entity, data)
+        facts = self.facts(entity, data, system)
+        computed = compute(rules, facts, now)
+        data.update(computed)
+        errors = refused_inputs(rules, normalized(entity, given), computed) + list(entity.iter_record_errors(data))
         if errors:
             raise RecordInvalidError("the record is invalid", errors)
         data = entity.normalize(data)
+        errors = broken_rules(rules, facts, now)
         changed = {k: v for k, v in data.items() if before is None or before.get(k) != v}
-        errors = list(self._missing_references(entity, changed))
+        errors += self._missing_references(entity, changed)
         if errors:
             raise RecordInvalidError("the record is invalid", errors)
         return data
 
-    def _missing_references(self, entity: EntityDef, data: Mapping[str, Any]) -> Iterable[ErrorDetail]:
+    def _missing_references(self, entity: EntityDef, data: Mapping[str, Any]) -> list[ErrorDetail]:
+        return list(self._iter_missing_references(entity, data))
+
+    def _iter_missing_references(self, entity: EntityDef, data: Mapping[str, Any]) -> Iterable[ErrorDetail]:
         for key, value in data.items():
             field = entity.fields[key]
             if field.type == "reference":

@@ -17,7 +17,20 @@ from zoneinfo import ZoneInfo
 
 from lowcode_platform.rules.regex import lower_ascii
 from lowcode_platform.rules.scope import DAYS, NUMBER, STRING, Attribute
-from lowcode_platform.rules.syntax import All, Any_, Arith, Compare, Condition, Const, Each, Exists, Match, Node, Ref
+from lowcode_platform.rules.syntax import (
+    All,
+    Any_,
+    Arith,
+    Compare,
+    Condition,
+    Const,
+    Each,
+    Exists,
+    Match,
+    Node,
+    Operand,
+    Ref,
+)
 
 Facts = Mapping[str, Any]
 Predicate = Callable[[Facts, datetime], bool]
@@ -211,3 +224,8 @@ def _each(node: Each, timezone: str) -> Predicate:
 def to_python(condition: Condition) -> Predicate:
     """A predicate `(facts, now) -> bool` with the condition's meaning."""
     return _compile(condition.node, condition.timezone)
+
+
+def to_value(operand: Operand, timezone: str) -> Callable[[Facts, datetime], Any]:
+    """A function `(facts, now)` giving the operand's value, or MISSING (a missing field, a zero divisor)."""
+    return _operand(operand, timezone)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from lowcode_platform.schema import EntityDef
+from lowcode_platform.schema.fields import FieldDef
 
 STRING, NUMBER, BOOLEAN, LIST, OBJECT = "string", "number", "boolean", "list", "object"
 
@@ -80,6 +81,11 @@ def _field_attributes(key: str, type_name: str, options: tuple[str, ...]) -> lis
     if type_name == "region":
         return [Attribute(key, OBJECT), Attribute(f"{key}.province", STRING), Attribute(f"{key}.city", STRING)]
     return []
+
+
+def field_attribute(field: FieldDef) -> Attribute:
+    """The attribute a field's own value is (for a money or region field, the whole object)."""
+    return _field_attributes(field.key, field.type, tuple(o.value for o in field.options))[0]
 
 
 def entity_scope(entity: EntityDef, timezone: str = "UTC") -> Scope:

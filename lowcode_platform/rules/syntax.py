@@ -371,3 +371,23 @@ def check_condition(document: Any, scope: Scope, pointer: str = "") -> list[Erro
     except ConditionError as exc:
         return [detail(pointer + e.pointer, e.code, **e.params) for e in exc.errors]
     return []
+
+
+def parse_value(document: Any, scope: Scope, target: Attribute) -> Operand:
+    """A value for `target` (a constant, `{"$m": name}` or arithmetic), or `ConditionError`."""
+    parser = _Parser(scope)
+    operand = parser.operand(document, "", scope, target)
+    if operand is not None and target.integer and not _integer(operand):
+        parser.error("", "condition_mismatch", field=target.name, expected="whole number", actual="decimal")
+    if parser.errors or operand is None:
+        raise ConditionError(parser.errors)
+    return operand
+
+
+def operand_names(operand: Operand) -> frozenset[str]:
+    """The fields an operand reads."""
+    if isinstance(operand, Ref):
+        return frozenset({operand.attribute.name.split(".")[0]})
+    if isinstance(operand, Arith):
+        return operand_names(operand.left) | operand_names(operand.right)
+    return frozenset()

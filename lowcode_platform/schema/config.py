@@ -1,16 +1,13 @@
-"""The compiled tenant config: built once per (tenant, version) from a checked document, then only read."""
+"""Roles and entities compiled from a checked config document, and the checks of its structure."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from lowcode_platform import jsonutil
-from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
+from lowcode_platform.errors import ErrorDetail
 from lowcode_platform.schema.checks import iter_semantic_errors, tenant_currency
 from lowcode_platform.schema.entities import EntityDef, compile_entity
 from lowcode_platform.schema.labels import Label
@@ -52,33 +49,6 @@ class RoleDef:
         return self.permissions.get(entity) or self.permissions.get("*") or NO_PERMISSION
 
 
-@dataclass(frozen=True)
-class TenantConfig:
-    """Everything the runtime needs from one version of a tenant's config."""
-
-    version: int
-    name: Label
-    default_locale: str
-    currency: str
-    timezone: str
-    locales: tuple[str, ...]
-    roles: Mapping[str, RoleDef]
-    entities: Mapping[str, EntityDef]
-    document_text: str
-
-    @property
-    def document(self) -> dict[str, Any]:
-        """A fresh copy of the merged config document."""
-        return jsonutil.loads(self.document_text)
-
-
-def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
-    """Every error of a config document: the meta-schema's, then the semantic checks'."""
-    shape_errors = list(iter_meta_errors(document))
-    yield from shape_errors
-    yield from iter_semantic_errors(document, [e.pointer for e in shape_errors])
-
-
 def _compile_role(key: str, spec: Mapping[str, Any]) -> RoleDef:
     admin = bool(spec.get("admin", False))
     return RoleDef(
@@ -93,47 +63,19 @@ def _compile_role(key: str, spec: Mapping[str, Any]) -> RoleDef:
     )
 
 
-def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
-    """Check `document` and compile it; raises `ConfigInvalidError` with every error found."""
-    errors = list(iter_config_errors(document))
-    if errors:
-        raise ConfigInvalidError("the tenant config is invalid", errors)
-    tenant = document.get("tenant", {})
+def compile_roles(document: Mapping[str, Any]) -> Mapping[str, RoleDef]:
+    """The roles of a checked config document."""
+    return MappingProxyType({k: _compile_role(k, v) for k, v in document.get("roles", {}).items()})
+
+
+def compile_entities(document: Mapping[str, Any]) -> Mapping[str, EntityDef]:
+    """The entities of a checked config document."""
     currency = tenant_currency(document)
-    locales = tuple(document.get("locales", ("en", "zh")))
-    return TenantConfig(
-        version=version,
-        name=Label.parse(tenant.get("name"), "tenant"),
-        default_locale=tenant.get("default_locale", locales[0]),
-        currency=currency,
-        timezone=tenant.get("timezone", "Asia/Shanghai"),
-        locales=locales,
-        roles=MappingProxyType({k: _compile_role(k, v) for k, v in document.get("roles", {}).items()}),
-        entities=MappingProxyType(
-            {k: compile_entity(k, v, currency) for k, v in document.get("entities", {}).items()}
-        ),
-        document_text=jsonutil.dumps(document),
-    )
+    return MappingProxyType({k: compile_entity(k, v, currency) for k, v in document.get("entities", {}).items()})
 
 
-class ConfigCache:
-    """Compiled configs by (tenant, version): a version never changes, so entries never go stale."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, int], TenantConfig] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, tenant_id: str, version: int, load_document: Callable[[], Mapping[str, Any]]) -> TenantConfig:
-        """The compiled config, compiling `load_document()` the first time."""
-        key = (tenant_id, version)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        compiled = compile_config(load_document(), version)
-        with self._lock:
-            self._items[key] = compiled
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return compiled
+def iter_schema_config_errors(document: Any) -> Iterator[ErrorDetail]:
+    """Every error of a config document's structure: the meta-schema's, then the semantic checks'."""
+    shape_errors = list(iter_meta_errors(document))
+    yield from shape_errors
+    yield from iter_semantic_errors(document, [e.pointer for e in shape_errors])

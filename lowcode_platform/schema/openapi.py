@@ -7,11 +7,12 @@ clients. Pure: plain data in, plain data out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from lowcode_platform import jsonutil
-from lowcode_platform.schema.config import TenantConfig
+from lowcode_platform.schema.entities import EntityDef
+from lowcode_platform.schema.labels import Label
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA = {
@@ -57,7 +58,15 @@ def _problems(*statuses: int) -> dict[str, Any]:
             for s in statuses}
 
 
-def build_tenant_openapi(config: TenantConfig, entities: Iterable[str], locale: str) -> dict[str, Any]:
+class CompiledConfig(Protocol):
+    """What the document is built from (a compiled tenant config)."""
+
+    version: int
+    name: Label
+    entities: Mapping[str, EntityDef]
+
+
+def build_tenant_openapi(config: CompiledConfig, entities: Iterable[str], locale: str) -> dict[str, Any]:
     """OpenAPI 3.1 for the records of `entities` (those the caller may read), titled in `locale`."""
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
     paths: dict[str, Any] = {}

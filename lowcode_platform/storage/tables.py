@@ -152,3 +152,44 @@ class AuditEntry(TenantScoped, Base):
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
         Index("ix_audit_log_record", "tenant_id", "record_id", "id"),
     )
+
+
+class AutomationRun(TenantScoped, Base):
+    """One automation's run on one record: what triggered it and how it ended (done, failed, depth_limit)."""
+
+    __tablename__ = "automation_runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    automation: Mapped[str] = mapped_column(KEY)
+    entity: Mapped[str] = mapped_column(KEY)
+    record_id: Mapped[str] = mapped_column(ID)
+    event: Mapped[str] = mapped_column(String(32))
+    depth: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]]
+    actor_id: Mapped[str | None] = mapped_column(ID)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("ix_automation_runs_record", "tenant_id", "record_id", "id"),
+        Index("ix_automation_runs_automation", "tenant_id", "automation", "id"),
+    )
+
+
+class OutboxMessage(TenantScoped, Base):
+    """A notification or event to deliver, written in the transaction of the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipients: Mapped[dict[str, Any]]  # {"users": [user ids]}
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("ix_outbox_unsent", "tenant_id", "sent_at", "id"),
+    )

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from lowcode_platform.schema import iter_config_errors
+from lowcode_platform.configuration import iter_config_errors
 from lowcode_platform.schema.regions import load_regions
 from tests.configs import label
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from lowcode_platform.configuration import iter_config_errors
 from lowcode_platform.errors import ErrorDetail
 from lowcode_platform.messages import CATALOG
-from lowcode_platform.schema import iter_config_errors
 from tests.configs import crm, label
 
 Mutation = Callable[[dict[str, Any]], None]

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from lowcode_platform.configuration import ConfigCache, TenantConfig, compile_config
 from lowcode_platform.errors import ConfigInvalidError
-from lowcode_platform.schema import ConfigCache, Permission, TenantConfig, compile_config
+from lowcode_platform.schema import Permission
 from lowcode_platform.schema.labels import Label
 from tests.configs import crm
 

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from lowcode_platform import jsonutil
-from lowcode_platform.schema import EntityDef, compile_config
+from lowcode_platform.configuration import compile_config
+from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.fields import FIELD_TYPES, unique_key
 from tests.configs import crm
 

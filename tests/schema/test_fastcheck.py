@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from lowcode_platform import jsonutil
-from lowcode_platform.schema import compile_config
+from lowcode_platform.configuration import compile_config
 from tests.api.test_schema_property import ENTITY, FORMAT_CHECKER, document_for, field_specs, record_for
 
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lowcode_platform.configuration import iter_config_errors
 from lowcode_platform.errors import ErrorDetail, detail
-from lowcode_platform.schema import FileError, iter_config_errors, load_config
+from lowcode_platform.schema import FileError, load_config
 from tests.configs import crm, label
 
 
