@@ -32,7 +32,9 @@ class ErrorDetail:
         return render_message(self.code, self.params, locale)
 
     def to_json(self, locale: str = "en") -> dict[str, str]:
-        where = {"parameter": self.parameter} if self.parameter is not None else {"pointer": self.pointer}
+        where: dict[str, str] = {"pointer": self.pointer}
+        if self.parameter is not None:  # a query parameter; the pointer, if any, points into its value
+            where = {"parameter": self.parameter, **({"pointer": self.pointer} if self.pointer else {})}
         return {**where, "code": self.code, "message": self.message_in(locale)}
 
 
@@ -105,3 +107,8 @@ class RecordInvalidError(PlatformError):
 class ConfigInvalidError(PlatformError):
     status = 422
     code = "invalid_config"
+
+
+class ConditionInvalidError(PlatformError):
+    status = 422
+    code = "invalid_condition"

@@ -227,7 +227,7 @@ def test_tenant_and_user_created_by_the_cli_can_call_the_api(lowcode, app):
     assert (me.get_json()["name"], me.get_json()["role"]) == ("Wang Lei", "sales_rep")
     entities = client.get("/api/v1/meta/entities", headers={"Authorization": f"Bearer {token}"})
     assert sorted(e["key"] for e in entities.get_json()["items"]) == [
-        "activity", "contact", "customer", "lead", "opportunity"]
+        "activity", "contact", "customer", "lead", "opportunity", "task"]
 
 
 def test_user_with_a_manager_in_the_same_team(lowcode):

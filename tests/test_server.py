@@ -30,7 +30,7 @@ from lowcode_platform import cli
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-ENTITIES = {"lead", "customer", "contact", "opportunity", "activity"}
+ENTITIES = {"lead", "customer", "contact", "opportunity", "activity", "task"}
 DEMO_TOKEN_LINE = re.compile(r"^\s+(.+?)\s+(admin|sales_manager|sales_rep)\s+(lc_\S+)$")
 SERVING_LINE = re.compile(r"^Serving on (http://\S+)")
 _slugs = itertools.count(1)

@@ -22,6 +22,10 @@ LIST_PARAMETERS = [
     {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
     {"in": "query", "name": "cursor", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
     {"in": "query", "name": "include_deleted", "schema": {"type": "boolean", "default": False}},
+    {"in": "query", "name": "where", "schema": {"type": "string"},
+     "description": "a condition (JSON, docs/conditions.md) the records must meet, e.g. "
+                    '{"$and": [{"$gte": {"amount": 100000}}, {"$gt": {"days_in_stage": 14}}]}; '
+                    "400 when it is not JSON, 422 (with pointers into it) when it is not a valid condition"},
 ]
 ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
@@ -65,6 +69,7 @@ class Records(MethodView):
     @blp.doc(parameters=LIST_PARAMETERS)
     @blp.response(200, RecordPageSchema)
     @blp.alt_response(400, schema=ProblemSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
     def get(self, entity: str) -> Any:
         """List records; any other query parameter is an exact-match filter on a field (or owner_id)."""
         page = _service().list(entity, request.args.to_dict())

@@ -10,15 +10,17 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, literal, or_
 
 from lowcode_platform import jsonutil
-from lowcode_platform.errors import ErrorDetail, MalformedRequestError, parameter_error
+from lowcode_platform.errors import ConditionInvalidError, ErrorDetail, MalformedRequestError, parameter_error
 from lowcode_platform.messages import in_entity
+from lowcode_platform.rules import ConditionError, entity_scope, parse_condition
+from lowcode_platform.rules.sql import SqlCondition, to_sql
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.fields import FilterValueError, parse_filter_value
 from lowcode_platform.storage.json_fields import json_field
@@ -28,7 +30,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 SYSTEM_SORTS = {"created_at": Record.created_at, "updated_at": Record.updated_at}
 SYSTEM_FILTERS = {"owner_id": Record.owner_id}
-CONTROL = {"sort", "limit", "cursor", "include_deleted"}
+CONTROL = {"sort", "limit", "cursor", "include_deleted", "where"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ def _sort_key(entity: EntityDef, name: str) -> tuple[ColumnElement[Any], bool] |
     return json_field(name, field.kind.sql_kind), True
 
 
-def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible: bool) -> ListQuery:
+def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible: bool, timezone: str = "UTC",
+                     now: datetime | None = None) -> ListQuery:
     """A `ListQuery` from query parameters; raises `MalformedRequestError` listing every bad one.
 
     Without `pii_visible` (the role sees pii unmasked on every record) a pii field may be neither filtered
@@ -100,7 +103,30 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible:
         errors.append(parameter_error("include_deleted", "type", expected="true or false"))
     if errors:
         raise MalformedRequestError("invalid query parameters", errors)
+    if "where" in args:
+        moment = now or datetime.now(UTC)
+        filters.append(parse_where(entity, args["where"], timezone=timezone, pii_visible=pii_visible)(moment))
     return ListQuery(tuple(filters), sort, limit, after, include_deleted == "true")
+
+
+def parse_where(entity: EntityDef, text: str, *, timezone: str, pii_visible: bool) -> SqlCondition:
+    """The SQL of a `where` condition: 400 when it is not JSON, 422 when it is not a valid condition."""
+    try:
+        document = jsonutil.loads(text)
+    except (jsonutil.JSONDecodeError, RecursionError) as exc:
+        error = getattr(exc, "msg", None) or str(exc)
+        raise MalformedRequestError("the where condition is not JSON",
+                                    [parameter_error("where", "malformed_condition", error=error)]) from None
+    try:
+        condition = parse_condition(document, entity_scope(entity, timezone))
+    except ConditionError as exc:
+        raise ConditionInvalidError("the where condition is invalid",
+                                    [ErrorDetail(e.pointer, e.code, e.params, "where") for e in exc.errors]) from None
+    hidden = sorted(n for n in condition.names if n in entity.fields and entity.fields[n].pii)
+    if hidden and not pii_visible:
+        raise MalformedRequestError("invalid query parameters",
+                                    [parameter_error("where", "pii_hidden", field=hidden[0])])
+    return to_sql(condition)
 
 
 def _typed_cursor(entity: EntityDef, sort: str, after: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -148,7 +148,8 @@ class RecordService:
     def list(self, entity_key: str, args: Mapping[str, str]) -> Page:
         """One page of records matching the filters in `args` (query parameters)."""
         entity, permission = self._allowed(entity_key, "read")
-        query = parse_list_query(entity, args, pii_visible=self.actor.role.pii == "all")
+        query = parse_list_query(entity, args, pii_visible=self.actor.role.pii == "all",
+                                 timezone=self.config.timezone, now=self.clock())
         order, seek = order_and_seek(entity, query)
         statement = select(Record).where(*self._visible(entity, permission), *query.filters)
         if not query.include_deleted:
