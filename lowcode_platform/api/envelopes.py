@@ -88,3 +88,35 @@ OBJECT_BODY = {
     "required": True,
     "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
 }
+
+
+class AutomationRunSchema(Schema):
+    id = fields.String(required=True)
+    automation = fields.String(required=True)
+    entity = fields.String(required=True)
+    record_id = fields.String(required=True)
+    event = fields.String(required=True)
+    depth = fields.Integer(required=True, metadata={"description": "0 for a user's write, +1 per automation"})
+    outcome = fields.String(required=True, metadata={"description": "done | failed | depth_limit"})
+    detail = fields.Dict(required=True, metadata={"description": "the actions done, or the error"})
+    actor_id = fields.String(allow_none=True)
+    at = fields.DateTime(required=True)
+
+
+class AutomationRunPageSchema(Schema):
+    items = fields.List(fields.Nested(AutomationRunSchema), required=True)
+    next_before = fields.String(allow_none=True)
+
+
+class OutboxMessageSchema(Schema):
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    recipients = fields.List(fields.String(), required=True)
+    payload = fields.Dict(required=True)
+    created_at = fields.DateTime(required=True)
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class OutboxPageSchema(Schema):
+    items = fields.List(fields.Nested(OutboxMessageSchema), required=True)
+    next_before = fields.String(allow_none=True)

@@ -173,3 +173,29 @@ def record_failure(session: Session, error: AutomationFailedError) -> None:
     """Write the trace of a failed run after its write was rolled back."""
     session.execute(insert(AutomationRun), [error.trace])
     session.commit()
+
+
+def list_runs(session: Session, tenant_id: str, *, record_id: str | None = None, automation: str | None = None,
+              before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Automation runs, newest first, optionally of one record or one automation."""
+    statement = select(AutomationRun).where(AutomationRun.tenant_id == tenant_id)
+    if record_id:
+        statement = statement.where(AutomationRun.record_id == record_id)
+    if automation:
+        statement = statement.where(AutomationRun.automation == automation)
+    if before:
+        statement = statement.where(AutomationRun.id < before)
+    runs = session.scalars(statement.order_by(AutomationRun.id.desc()).limit(limit))
+    return [{"id": r.id, "automation": r.automation, "entity": r.entity, "record_id": r.record_id, "event": r.event,
+             "depth": r.depth, "outcome": r.outcome, "detail": r.detail, "actor_id": r.actor_id, "at": r.at}
+            for r in runs]
+
+
+def list_outbox(session: Session, tenant_id: str, *, before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Outbox messages, newest first."""
+    statement = select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id)
+    if before:
+        statement = statement.where(OutboxMessage.id < before)
+    messages = session.scalars(statement.order_by(OutboxMessage.id.desc()).limit(limit))
+    return [{"id": m.id, "kind": m.kind, "recipients": m.recipients["users"], "payload": m.payload,
+             "created_at": m.created_at, "sent_at": m.sent_at} for m in messages]
