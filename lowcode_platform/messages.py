@@ -51,7 +51,7 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     "bad_pattern": {"en": "not a valid regular expression: {error}", "zh": "不是有效的正则表达式：{error}"},
     "bad_extends": {"en": "cannot extend {name!r}: {error}", "zh": "无法继承 {name!r}：{error}"},
     # conditions
-    "condition_type": {"en": "expected {what} (a JSON object), found {actual}", "zh": "应为{what}（JSON 对象），实际为 {actual}"},
+    "condition_type": {"en": "expected {what}, found {actual}", "zh": "应为{what}，实际为{actual}"},
     "condition_one_key": {
         "en": "{what} must have exactly one key, found {count}; combine conditions with $and or $or",
         "zh": "{what}必须恰好有一个键，实际有 {count} 个；请用 $and 或 $or 组合条件",
@@ -70,14 +70,8 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "zh": "条件列表最多包含 {limit} 项",
     },
     "condition_operator": {"en": "unknown operator {operator!r}", "zh": "未知的运算符 {operator!r}"},
-    "condition_not_comparable": {
-        "en": "{field!r} holds a {type} and cannot be compared; compare one of its parts, or use $ex/$nex",
-        "zh": "{field!r} 的值是 {type}，不能比较；请比较它的组成部分，或使用 $ex/$nex",
-    },
-    "condition_operator_type": {
-        "en": "{operator} does not apply to {type} values",
-        "zh": "{operator} 不适用于 {type} 类型的值",
-    },
+    "condition_not_comparable": {"en": "{field!r} is of type {type} and cannot be compared as a whole; compare one of its parts, or use $ex/$nex", "zh": "{field!r} 的类型是{type}，不能整体比较；请比较它的组成部分，或使用 $ex/$nex"},
+    "condition_operator_type": {"en": "{operator} does not apply to values of type {type}", "zh": "{operator} 不适用于{type}类型的值"},
     "condition_days": {
         "en": "{field!r} counts whole days: compare it with a whole number from -{limit} to {limit}",
         "zh": "{field!r} 以整天计：只能与 -{limit} 到 {limit} 之间的整数比较",
@@ -87,15 +81,16 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "zh": "{field!r} 只能与数字比较，不能被引用",
     },
     "condition_option": {"en": "{value!r} is not an option of {field!r}", "zh": "{value!r} 不是 {field!r} 的选项"},
-    "condition_mismatch": {
-        "en": "{field!r} holds a {expected}; it cannot be compared with a {actual}",
-        "zh": "{field!r} 的值是 {expected}，不能与 {actual} 比较",
+    "condition_mismatch": {"en": "{field!r} is of type {expected}; a value of type {actual} cannot be compared with it", "zh": "{field!r} 的类型是{expected}，不能与{actual}类型的值比较"},
+    "condition_number": {
+        "en": "write numbers without an exponent, between -9223372036854775808 and 9223372036854775807",
+        "zh": "数字不能使用指数形式，且须在 -9223372036854775808 到 9223372036854775807 之间",
     },
     "condition_null": {
         "en": "null is not a value conditions compare with; test for a missing value with $nex",
         "zh": "条件中不能使用 null；判断值为空请使用 $nex",
     },
-    "condition_format": {"en": "{field!r} must be compared with a {format}", "zh": "{field!r} 只能与 {format} 比较"},
+    "condition_format": {"en": "{field!r} must be compared with a value of the form {format}", "zh": "{field!r} 只能与{format}格式的值比较"},
     "condition_arithmetic": {
         "en": "{operator} needs exactly the two operands $l and $r",
         "zh": "{operator} 需要且只需要 $l 和 $r 两个操作数",

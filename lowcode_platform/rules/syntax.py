@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Union
 
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
-from lowcode_platform.messages import in_entity
+from lowcode_platform.messages import Localized, in_entity
 from lowcode_platform.rules.regex import RegexError, Translated, translate
 from lowcode_platform.rules.scope import BOOLEAN, LIST, MAX_DAYS, NUMBER, STRING, Attribute, Scope, item_scope
 from lowcode_platform.schema.fields import normalize_datetime
@@ -27,6 +27,21 @@ MAX_DEPTH = 32
 COMPARISONS = {"$eq": "eq", "$neq": "neq", "$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte"}
 ARITHMETIC = {"$add": "add", "$sub": "sub", "$mul": "mul", "$div": "div"}
 ORDERING = {"lt", "lte", "gt", "gte"}
+INT64 = 2**63
+# Words that fill messages, in both languages.
+WORDS = {
+    "string": Localized("text", "文本"), "number": Localized("number", "数字"), "boolean": Localized("true/false", "布尔值"),
+    "list": Localized("list", "列表"), "object": Localized("object", "对象"), "array": Localized("array", "数组"),
+    "null": Localized("null", "null"), "date": Localized("date", "日期"), "datetime": Localized("date-time", "日期时间"),
+    "whole number": Localized("whole number", "整数"), "decimal": Localized("decimal", "小数"),
+    "a condition": Localized("a condition (a JSON object)", "条件（JSON 对象）"),
+    "a value": Localized("a value", "值"),
+    "a field name": Localized("a field name (text)", "字段名（文本）"),
+    "a pattern": Localized("a pattern (text)", "正则表达式（文本）"),
+    "date (YYYY-MM-DD)": Localized("date (YYYY-MM-DD)", "日期（YYYY-MM-DD）"),
+    "date-time with a time zone": Localized("date-time with a time zone", "带时区的日期时间"),
+}
+_WORDED = ("what", "actual", "expected", "type", "format")
 
 
 # -- the tree ---------------------------------------------------------------------------------------
@@ -127,6 +142,10 @@ def _kind(value: Any) -> str:
     return "object" if isinstance(value, dict) else "null"
 
 
+def _body_of(operator: str) -> Localized:
+    return Localized(f"the body of {operator} (a JSON object)", f"{operator} 的内容（JSON 对象）")
+
+
 def _is_date(text: str) -> bool:
     try:
         return len(text) == 10 and date.fromisoformat(text).isoformat() == text
@@ -149,6 +168,9 @@ class _Parser:
         self.names: set[str] = set()
 
     def error(self, pointer: str, code: str, **params: Any) -> None:
+        for name in _WORDED:
+            if isinstance(params.get(name), str):
+                params[name] = WORDS.get(params[name], params[name])
         self.errors.append(detail(pointer, code, **params))
 
     def only_key(self, value: Any, pointer: str, what: str) -> tuple[str, Any] | None:
@@ -180,13 +202,13 @@ class _Parser:
         if key in ("$and", "$or"):
             return self.logic(key, body, here, scope, depth)
         if key in ("$ex", "$nex"):
-            pair = self.only_key(body, here, f"the body of {key}")
+            pair = self.only_key(body, here, _body_of(key))
             if pair is None:
                 return None
             attribute = self.attribute(scope, pair[0], f"{here}/{escape_pointer_token(pair[0])}")
             return Exists(attribute, key == "$ex") if attribute else None
         if key in COMPARISONS:
-            pair = self.only_key(body, here, f"the body of {key}")
+            pair = self.only_key(body, here, _body_of(key))
             return self.comparison(COMPARISONS[key], pair, here, scope) if pair else None
         if key in ("$mt", "$imt"):
             return self.match(key, body, here, scope)
@@ -256,6 +278,9 @@ class _Parser:
         if isinstance(value, float):  # from Python callers; JSON numbers arrive as int or Decimal
             value = Decimal(repr(value)) if math.isfinite(value) else None
         kind = _kind(value)
+        if kind == NUMBER and not _plain_number(value):
+            self.error(pointer, "condition_number")
+            return None
         if kind == "null":
             self.error(pointer, "condition_null")
             return None
@@ -311,7 +336,7 @@ class _Parser:
         return Arith(ARITHMETIC[key], left, right, integer)
 
     def match(self, key: str, body: Any, pointer: str, scope: Scope) -> Node | None:
-        pair = self.only_key(body, pointer, f"the body of {key}")
+        pair = self.only_key(body, pointer, _body_of(key))
         if pair is None:
             return None
         name, pattern = pair
@@ -332,7 +357,7 @@ class _Parser:
             return None
 
     def each(self, key: str, body: Any, pointer: str, scope: Scope, depth: int) -> Node | None:
-        pair = self.only_key(body, pointer, f"the body of {key}")
+        pair = self.only_key(body, pointer, _body_of(key))
         if pair is None:
             return None
         name, inner = pair
@@ -345,6 +370,13 @@ class _Parser:
             return None
         condition = self.condition(inner, here, item_scope(scope, attribute.item), depth + 1)
         return Each("any" if key == "$iany" else "all", attribute, condition) if condition else None
+
+
+def _plain_number(value: int | Decimal) -> bool:
+    """Whether durable_rules reads the number as written: no exponent, within 64 bits."""
+    if isinstance(value, Decimal):
+        return value.is_finite() and "E" not in str(value) and abs(value) < INT64
+    return -INT64 <= value < INT64
 
 
 def _integer(operand: Operand) -> bool:
