@@ -134,24 +134,86 @@ def _arith(node: Arith, timezone: str) -> Callable[[Facts, datetime], Any]:
     return apply
 
 
-def _compile(node: Node, timezone: str) -> Predicate:
-    if isinstance(node, All):
-        children = tuple(_compile(c, timezone) for c in node.children)
-        return lambda facts, now: all(c(facts, now) for c in children)
-    if isinstance(node, Any_):
-        children = tuple(_compile(c, timezone) for c in node.children)
-        return lambda facts, now: any(c(facts, now) for c in children)
-    if isinstance(node, Compare):
-        return _compare(node, timezone)
-    if isinstance(node, Exists):
-        get = _getter(node.attribute, timezone) if node.attribute.source == "derived" else _raw(node.attribute)
-        if node.present:
-            return lambda facts, now: get(facts, now) is not MISSING
-        return lambda facts, now: get(facts, now) is MISSING
-    if isinstance(node, Match):
-        return _match(node, timezone)
-    assert isinstance(node, Each)
-    return _each(node, timezone)
+class _Source:
+    """Python source of one predicate: an expression per node; constants and helpers are passed in, never written."""
+
+    def __init__(self, timezone: str) -> None:
+        self.timezone = timezone
+        self.names: dict[str, Any] = {}
+        self.counter = 0
+
+    def bind(self, value: Any, prefix: str = "k") -> str:
+        name = f"{prefix}{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def temp(self) -> str:
+        self.counter += 1
+        return f"v{self.counter}"
+
+    def typed(self, attribute: Attribute, element: str | None) -> tuple[str, str]:
+        """An expression true when the attribute has a value of its type, and the variable then holding it."""
+        if attribute.source == "derived":
+            value = self.temp()
+            getter = self.bind(_getter(attribute, self.timezone), "g")
+            return f"({value} := {getter}(facts, now)) is not M", value
+        head, *rest = attribute.path
+        value = self.temp()
+        if attribute.name == "$i":
+            fetch = f"type({value} := {element})"
+        elif rest:
+            parent = self.temp()
+            fetch = f"type({parent} := get({head!r})) is dict and type({value} := {parent}.get({rest[0]!r}))"
+        else:
+            fetch = f"type({value} := get({head!r}))"
+        if attribute.type == NUMBER:
+            to_number = self.bind(_float_number, "f")
+            return (f"({fetch} in NUMBERS or (type({value}) is float and "
+                    f"({value} := {to_number}({value})) is not M))"), value
+        return f"{fetch} is {'str' if attribute.type == STRING else 'bool'}", value
+
+    def node(self, node: Node, element: str | None = None) -> str:
+        """The expression of `node`; inside `$iany`/`$iall`, `element` names the variable holding `$i`."""
+        if isinstance(node, All):
+            return "(" + " and ".join(self.node(c, element) for c in node.children) + ")"
+        if isinstance(node, Any_):
+            return "(" + " or ".join(self.node(c, element) for c in node.children) + ")"
+        if isinstance(node, Compare):
+            present, value = self.typed(node.left, element)
+            symbol = SYMBOLS[node.op]
+            if isinstance(node.right, Const):
+                constant = node.right.value
+                if node.left.type == NUMBER and not node.left.integer and node.left.source == "field":
+                    constant = Decimal(constant)  # decimal values compare fastest with a decimal
+                return f"({present} and {value} {symbol} {self.bind(constant)})"
+            if isinstance(node.right, Ref):
+                other_present, other = self.typed(node.right.attribute, element)
+                return f"({present} and {other_present} and {value} {symbol} {other})"
+            other = self.temp()
+            operand = self.bind(_operand(node.right, self.timezone), "a")
+            return f"({present} and ({other} := {operand}(facts, now)) is not M and {value} {symbol} {other})"
+        if isinstance(node, Exists):
+            test = "is not M" if node.present else "is M"
+            if node.attribute.name == "$i":
+                return f"({element} {'is not None' if node.present else 'is None'})"
+            if node.attribute.source == "derived":
+                return f"({self.bind(_getter(node.attribute, self.timezone), 'g')}(facts, now) {test})"
+            return f"({self.bind(_raw(node.attribute), 'g')}(facts, now) {test})"
+        if isinstance(node, Match):
+            present, value = self.typed(node.attribute, element)
+            search = self.bind(node.regex.compile().fullmatch, "r")
+            text = f"{self.bind(lower_ascii, 'f')}({value})" if node.regex.ignore_case else value
+            return f"({present} and {search}({text}) is not None)"
+        assert isinstance(node, Each)
+        items, element = self.temp(), self.temp()
+        inner = self.node(node.condition, element)
+        quantifier = "any" if node.quantifier == "any" else "all"
+        return (f"(type({items} := get({node.attribute.name!r})) is list and len({items}) > 0 and "
+                f"{quantifier}({inner} for {element} in {items}))")
+
+
+def _float_number(value: float) -> Any:
+    return Decimal(repr(value)) if value == value and value not in (float("inf"), float("-inf")) else MISSING
 
 
 def _raw(attribute: Attribute) -> Callable[[Facts, datetime], Any]:
@@ -167,63 +229,24 @@ def _raw(attribute: Attribute) -> Callable[[Facts, datetime], Any]:
     return raw
 
 
-def _compare(node: Compare, timezone: str) -> Predicate:
-    get = _getter(node.left, timezone)
-    compare = OPERATORS[node.op]
-    if isinstance(node.right, Const):
-        constant = node.right.value
-
-        def against_constant(facts: Facts, now: datetime) -> bool:
-            value = get(facts, now)
-            return value is not MISSING and compare(value, constant)
-
-        return against_constant
-    right = _operand(node.right, timezone)
-
-    def against_operand(facts: Facts, now: datetime) -> bool:
-        value = get(facts, now)
-        if value is MISSING:
-            return False
-        other = right(facts, now)
-        return other is not MISSING and compare(value, other)
-
-    return against_operand
-
-
-def _match(node: Match, timezone: str) -> Predicate:
-    get = _getter(node.attribute, timezone)
-    search = node.regex.compile().search
-    if node.regex.ignore_case:
-        def match_lowered(facts: Facts, now: datetime) -> bool:
-            value = get(facts, now)
-            return value is not MISSING and search(lower_ascii(value)) is not None
-
-        return match_lowered
-
-    def match(facts: Facts, now: datetime) -> bool:
-        value = get(facts, now)
-        return value is not MISSING and search(value) is not None
-
-    return match
-
-
-def _each(node: Each, timezone: str) -> Predicate:
-    name = node.attribute.name
-    inner = _compile(node.condition, timezone)
-    quantifier = any if node.quantifier == "any" else all
-
-    def each(facts: Facts, now: datetime) -> bool:
-        items = facts.get(name)
-        if type(items) is not list or not items:  # durable_rules: $iall on [] is false, like $iany
-            return False
-        return quantifier(inner({"$i": item}, now) for item in items)
-
-    return each
+SYMBOLS = {"eq": "==", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
 def to_python(condition: Condition) -> Predicate:
-    """A predicate `(facts, now) -> bool` with the condition's meaning."""
-    return _compile(condition.node, condition.timezone)
+    """A predicate `(facts, now) -> bool` with the condition's meaning.
+
+    The condition becomes the source of one Python function, so a record is judged without a call per
+    node. Field names are written into that source as string literals; constants, patterns and helpers
+    are passed in as default arguments, never written.
+    """
+    source = _Source(condition.timezone)
+    expression = source.node(condition.node)
+    names = {"M": MISSING, "NUMBERS": (int, Decimal), **source.names}
+    defaults = ", ".join(f"{name}={name}" for name in names)
+    text = f"def predicate(facts, now, {defaults}):\n    get = facts.get\n    return {expression}\n"
+    namespace: dict[str, Any] = dict(names)
+    exec(compile(text, "<condition>", "exec"), namespace)  # noqa: S102 - the source holds no tenant text
+    return namespace["predicate"]  # type: ignore[no-any-return]
 
 
 def to_value(operand: Operand, timezone: str) -> Callable[[Facts, datetime], Any]:

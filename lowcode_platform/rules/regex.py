@@ -30,14 +30,13 @@ class Translated:
     """A pattern anchored on the whole value, in syntax Python and PostgreSQL share."""
 
     source: str
-    pattern: str  # `(?s)\A(?:...)\Z`; for `$imt` written in lower case
+    pattern: str  # `(?s)\A(?:...)\Z`, for a search; for `$imt` written in lower case
     ignore_case: bool
+    body: str  # the pattern without anchors
 
     def compile(self) -> re.Pattern[str]:
-        return re.compile(self.pattern)
-
-    def matches(self, compiled: re.Pattern[str], value: str) -> bool:
-        return compiled.search(lower_ascii(value) if self.ignore_case else value) is not None
+        """The pattern for `fullmatch` (what `pattern` finds with a search)."""
+        return re.compile(f"(?s)(?:{self.body})")
 
 
 def lower_ascii(text: str) -> str:
@@ -198,4 +197,4 @@ def translate(source: str, ignore_case: bool = False) -> Translated:
     body, _ = parser.alternation(0)
     if parser.i != len(source):
         raise parser.fail("an unmatched ')'")
-    return Translated(source, f"(?s)\\A(?:{body})\\Z", ignore_case)
+    return Translated(source, f"(?s)\\A(?:{body})\\Z", ignore_case, body)
