@@ -159,18 +159,22 @@ class _Source:
             return f"({value} := {getter}(facts, now)) is not M", value
         head, *rest = attribute.path
         value = self.temp()
+        guard = ""
         if attribute.name == "$i":
-            fetch = f"type({value} := {element})"
+            fetched = str(element)
         elif rest:
             parent = self.temp()
-            fetch = f"type({parent} := get({head!r})) is dict and type({value} := {parent}.get({rest[0]!r}))"
+            guard = f"type({parent} := get({head!r})) is dict and "
+            fetched = f"{parent}.get({rest[0]!r})"
         else:
-            fetch = f"type({value} := get({head!r}))"
+            fetched = f"get({head!r})"
         if attribute.type == NUMBER:
             to_number = self.bind(_float_number, "f")
-            return (f"({fetch} in NUMBERS or (type({value}) is float and "
-                    f"({value} := {to_number}({value})) is not M))"), value
-        return f"{fetch} is {'str' if attribute.type == STRING else 'bool'}", value
+            test = (f"(type({value} := {fetched}) in NUMBERS or "
+                    f"(type({value}) is float and ({value} := {to_number}({value})) is not M))")
+        else:
+            test = f"type({value} := {fetched}) is {'str' if attribute.type == STRING else 'bool'}"
+        return f"({guard}{test})", value
 
     def node(self, node: Node, element: str | None = None) -> str:
         """The expression of `node`; inside `$iany`/`$iall`, `element` names the variable holding `$i`."""
