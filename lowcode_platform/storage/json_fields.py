@@ -26,9 +26,9 @@ _TYPES: dict[str, TypeEngine[Any]] = {
 _PG_TEXT = "({column} ->> '{key}')"
 _PG_CASTS = {
     "text": _PG_TEXT,
-    "integer": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN CAST({column} ->> '{key}' AS NUMERIC) END)",
-    "numeric": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN CAST({column} ->> '{key}' AS NUMERIC) END)",
-    "boolean": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'boolean' THEN CAST({column} ->> '{key}' AS BOOLEAN) END)",
+    "integer": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN CAST({column} -> '{key}' AS NUMERIC) END)",
+    "numeric": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN CAST({column} -> '{key}' AS NUMERIC) END)",
+    "boolean": "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'boolean' THEN CAST({column} -> '{key}' AS BOOLEAN) END)",
 }
 
 
