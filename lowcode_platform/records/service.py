@@ -377,15 +377,20 @@ class RecordService:
                  given: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """`data` with its computed fields, normalized for storage; or `RecordInvalidError` with every error."""
         rules = self.config.rules.of(entity.key)
-        data = normalized(entity, data)
-        facts = self.facts(entity, data, system)
-        computed = compute(rules, facts, now)
-        data.update(computed)
-        errors = refused_inputs(rules, normalized(entity, given), computed) + list(entity.iter_record_errors(data))
+        facts = None
+        if rules.computed or rules.validations:
+            data = normalized(entity, data)
+            facts = self.facts(entity, data, system)
+            computed = compute(rules, facts, now)
+            data.update(computed)
+            errors = refused_inputs(rules, normalized(entity, given), computed)
+        else:
+            errors = refused_inputs(rules, given, {})
+        errors += entity.iter_record_errors(data)
         if errors:
             raise RecordInvalidError("the record is invalid", errors)
         data = entity.normalize(data)
-        errors = broken_rules(rules, facts, now)
+        errors = broken_rules(rules, facts, now) if facts is not None else []
         changed = {k: v for k, v in data.items() if before is None or before.get(k) != v}
         errors += self._missing_references(entity, changed)
         if errors:
