@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from lowcode_platform.errors import ErrorDetail, PlatformError, RecordInvalidError, detail
+from lowcode_platform.errors import PlatformError, RecordInvalidError, detail
+from lowcode_platform.messages import Localized
 from lowcode_platform.records.derive import system_values
 from lowcode_platform.rules.automations import (
     MAX_DEPTH,
@@ -50,10 +51,12 @@ class AutomationFailedError(RecordInvalidError):
 
     code = "automation_failed"
 
-    def __init__(self, automation: Automation, event: Event, cause: str, details: list[ErrorDetail],
-                 trace: dict[str, Any]) -> None:
-        super().__init__(f"automation {automation.key!r} could not complete: {cause}",
-                         [detail("", "automation_failed", automation=automation.key, error=cause), *details])
+    def __init__(self, automation: Automation, event: Event, cause: PlatformError, trace: dict[str, Any]) -> None:
+        first = cause.details[0] if cause.details else None
+        error = Localized(first.message_in("en"), first.message_in("zh")) if first else Localized(cause.message,
+                                                                                                    cause.message)
+        super().__init__(f"automation {automation.key!r} could not complete: {cause.message}",
+                         [detail("", "automation_failed", automation=automation.key, error=error), *cause.details])
         self.trace = trace
 
 
@@ -62,15 +65,21 @@ class AutomationRunner:
 
     def __init__(self, service: RecordService) -> None:
         self.service = service
+        self.acting = False  # while actions run: writes are the tenant's, not bound by the user's role
+        self.changed: set[str] = set()  # records the actions wrote
 
-    def run(self, events: list[Event]) -> None:
+    def run(self, events: list[Event]) -> bool:
+        """Run the automations `events` trigger (and those their actions trigger); whether any ran."""
+        ran = False
         for event in events:
             automations = [a for a in self.service.config.rules.automations_on(event.entity) if a.on == event.name]
             if automations:
-                self._run_event(event, automations)
+                ran |= self._run_event(event, automations)
+        return ran
 
-    def _run_event(self, event: Event, automations: list[Automation]) -> None:
+    def _run_event(self, event: Event, automations: list[Automation]) -> bool:
         service = self.service
+        ran = False
         entity = service.config.entities[event.entity]
         now = service.clock()
         for automation in automations:
@@ -81,17 +90,23 @@ class AutomationRunner:
             if event.depth >= MAX_DEPTH:
                 self._trace(automation, event, "depth_limit", {"limit": MAX_DEPTH}, now)
                 continue
+            ran = True
             done: list[dict[str, Any]] = []
             caused: list[Event] = []
             for action in automation.actions:
+                self.acting = True
                 try:
                     done.append(self._act(action, entity, row, facts, now, event.depth + 1, caused))
                 except PlatformError as exc:
                     trace = self._trace_values(automation, event, "failed",
                                                {"done": done, "error": exc.message}, now)
-                    raise AutomationFailedError(automation, event, exc.message, list(exc.details), trace) from None
+                    raise AutomationFailedError(automation, event, exc, trace) from None
+                finally:
+                    self.acting = False
+            self.changed.update(e.record_id for e in caused)
             self._trace(automation, event, "done", {"actions": done}, now)
             self.run(caused)
+        return ran
 
     def _act(self, action: Any, entity: Any, row: Any, facts: Any, now: datetime, depth: int,
              caused: list[Event]) -> dict[str, Any]:

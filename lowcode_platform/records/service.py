@@ -184,7 +184,8 @@ class RecordService:
     def create(self, entity_key: str, body: Any) -> RecordView:
         entity, _ = self._allowed(entity_key, "create")
         row, events = self.insert(entity, self._object(body), self.actor.user_id, self.clock())
-        self.automations.run(events)
+        if self.automations.run(events) and row.id in self.automations.changed:
+            return self._view(entity, self.load_any(entity, row.id))
         return self._view(entity, row)
 
     @_transaction
@@ -202,7 +203,7 @@ class RecordService:
             patch = unmask_patch(entity, row.data, patch)
         events = self.change(entity, row, patch, self.clock())
         self.automations.run(events)
-        return self._view(entity, row)
+        return self._view(entity, row)  # the loaded row: automations' own writes updated it too
 
     def insert(self, entity: EntityDef, body: dict[str, Any], owner_id: str | None, now: datetime,
                depth: int = 0) -> tuple[StoredRecord, list[Event]]:
@@ -405,7 +406,8 @@ class RecordService:
             field = entity.fields[key]
             if field.type == "reference":
                 target = self.config.entities[field.entity or ""]
-                permission = self.actor.role.permission(target.key)
+                # automations act for the tenant: any live record of it may be referred to
+                permission = FULL_PERMISSION if self.automations.acting else self.actor.role.permission(target.key)
                 found = permission.read and self.session.scalar(select(Record.id).where(
                     *self._visible(target, permission), Record.id == value, Record.deleted_at.is_(None)))
                 if not found:

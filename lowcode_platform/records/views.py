@@ -48,6 +48,9 @@ def mask_changes(entity: EntityDef, changes: Mapping[str, list[Any]], unmasked: 
     shown: dict[str, list[Any]] = {}
     for key, pair in changes.items():
         field = entity.fields.get(key)
+        if key == "owner_id":  # a change of owner
+            shown[key] = list(pair)
+            continue
         if field is None:
             continue
         if field.pii and not unmasked:

@@ -25,7 +25,7 @@ SYSTEM_FIELDS = frozenset(
         "stage_entered_at", "last_activity_at", "won_at", "lost_at", "created_at", "updated_at",
         "deleted_at", "created_by", "updated_by", "config_version", "data", "masked",
         "days_since_last_activity", "days_since_created", "days_in_stage", "days_since_won", "created_on",
-        "sort", "limit", "cursor", "include_deleted",
+        "sort", "limit", "cursor", "include_deleted", "where",
     }
 )
 # System columns a list may be sorted by, besides sortable fields.
