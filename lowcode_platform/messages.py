@@ -95,6 +95,10 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "en": "{operator} needs exactly the two operands $l and $r",
         "zh": "{operator} 需要且只需要 $l 和 $r 两个操作数",
     },
+    "condition_arithmetic_depth": {
+        "en": "arithmetic may nest at most {limit} operations deep",
+        "zh": "算术运算最多嵌套 {limit} 层",
+    },
     "condition_constant_arithmetic": {
         "en": "{operator} needs at least one field reference ($m) among its operands",
         "zh": "{operator} 的操作数中至少要有一个字段引用（$m）",

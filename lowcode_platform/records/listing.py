@@ -117,6 +117,9 @@ def parse_where(entity: EntityDef, text: str, *, timezone: str, pii_visible: boo
         error = getattr(exc, "msg", None) or str(exc)
         raise MalformedRequestError("the where condition is not JSON",
                                     [parameter_error("where", "malformed_condition", error=error)]) from None
+    if not _storable(document):
+        raise MalformedRequestError("the where condition holds text that cannot be matched",
+                                    [parameter_error("where", "unstorable_text")])
     try:
         condition = parse_condition(document, entity_scope(entity, timezone))
     except ConditionError as exc:
@@ -127,6 +130,17 @@ def parse_where(entity: EntityDef, text: str, *, timezone: str, pii_visible: boo
         raise MalformedRequestError("invalid query parameters",
                                     [parameter_error("where", "pii_hidden", field=hidden[0])])
     return to_sql(condition)
+
+
+def _storable(value: Any) -> bool:
+    """Whether every text in a JSON value can be sent to a database (no NUL, no lone surrogate)."""
+    if isinstance(value, str):
+        return "\x00" not in value and not any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 def _typed_cursor(entity: EntityDef, sort: str, after: tuple[Any, ...]) -> tuple[Any, ...]:

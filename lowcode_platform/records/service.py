@@ -253,7 +253,10 @@ class RecordService:
         changes = {"owner_id": [row.owner_id, owner_id]}
         self._write(row, row.version, owner_id=owner_id, updated_at=now, updated_by=self.actor.user_id)
         self._audit(row, "update", changes, now)
-        return [Event("record.updated", entity.key, row.id, frozenset({"owner"}), depth)]
+        events = [Event("record.updated", entity.key, row.id, frozenset({"owner"}), depth)]
+        if any(c.reads & {"owner", "owner_team"} for c in self.config.rules.of(entity.key).computed):
+            events += self.change(entity, row, {}, now, depth)  # fields computed from the owner follow it
+        return events
 
     def load_any(self, entity: EntityDef, record_id: str) -> Record:
         """A live record of this tenant, whoever owns it (for automations, which act for the tenant)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, literal, not_, or_, select, true
@@ -25,8 +26,11 @@ from lowcode_platform.storage.sql_functions import (
     ascii_lower,
     byte_order,
     exact_compare,
+    json_number,
     json_present,
     local_date,
+    number_compare,
+    number_text,
 )
 from lowcode_platform.storage.tables import Record, User
 
@@ -67,8 +71,15 @@ class _Compiler:
             return literal(operand.value, sql_type)
         if isinstance(operand, Ref):
             return self.value(operand.attribute)
-        return arithmetic(operand.op, operand.integer, self.operand(operand.left, like),
-                          self.operand(operand.right, like))
+        return arithmetic(operand.op, operand.integer, self.exact(operand.left), self.exact(operand.right))
+
+    def exact(self, operand: Any) -> ColumnElement[Any]:
+        """A number operand with every digit (SQLite reads JSON numbers as floats otherwise)."""
+        if isinstance(operand, Const):
+            return number_text(operand.value)
+        if isinstance(operand, Ref):
+            return json_number(operand.attribute.name)
+        return arithmetic(operand.op, operand.integer, self.exact(operand.left), self.exact(operand.right))
 
     def node(self, node: Node) -> ColumnElement[bool]:
         if isinstance(node, All):
@@ -92,7 +103,14 @@ class _Compiler:
         if left.format == "days":
             return self.days(left.name, node.op, int(node.right.value))  # type: ignore[union-attr]
         if isinstance(node.right, Arith):
-            return exact_compare(node.op, self.value(left), self.operand(node.right, left))
+            return exact_compare(node.op, self.exact(Ref(left)), self.exact(node.right))
+        if left.type == NUMBER and left.name != "$i":
+            right = node.right
+            if isinstance(right, Const):
+                fast = literal(float(right.value) if isinstance(right.value, Decimal) else right.value, Numeric())
+                return number_compare(node.op, self.value(left), self.exact(Ref(left)), fast, self.exact(right))
+            return number_compare(node.op, self.value(left), self.exact(Ref(left)), self.value(right.attribute),
+                                  self.exact(right))
         value, other = self.value(left), self.operand(node.right, left)
         if left.type == "string" and node.op not in ("eq", "neq"):
             value, other = byte_order(value), byte_order(other)

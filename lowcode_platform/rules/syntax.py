@@ -24,6 +24,7 @@ from lowcode_platform.schema.fields import normalize_datetime
 MAX_LOGIC_NODES = 15  # durable_rules refuses more `$and`/`$or` nodes in one rule
 MAX_ALTERNATIVES = 500  # and loops forever past 512 tests under one node
 MAX_DEPTH = 32
+MAX_ARITHMETIC_DEPTH = 8
 COMPARISONS = {"$eq": "eq", "$neq": "neq", "$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte"}
 ARITHMETIC = {"$add": "add", "$sub": "sub", "$mul": "mul", "$div": "div"}
 ORDERING = {"lt", "lte", "gt", "gte"}
@@ -313,8 +314,11 @@ class _Parser:
             return None
         return Ref(attribute)
 
-    def arithmetic(self, key: str, body: Any, pointer: str, scope: Scope) -> Arith | None:
+    def arithmetic(self, key: str, body: Any, pointer: str, scope: Scope, depth: int = 1) -> Arith | None:
         number = Attribute("", NUMBER)
+        if depth > MAX_ARITHMETIC_DEPTH:
+            self.error(pointer, "condition_arithmetic_depth", limit=MAX_ARITHMETIC_DEPTH)
+            return None
         if not isinstance(body, dict) or set(body) != {"$l", "$r"}:
             self.error(pointer, "condition_arithmetic", operator=key)
             return None
@@ -323,7 +327,8 @@ class _Parser:
             value = body[side]
             if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ARITHMETIC:
                 op = next(iter(value))
-                sides.append(self.arithmetic(op, value[op], f"{pointer}/{side}/{escape_pointer_token(op)}", scope))
+                sides.append(self.arithmetic(op, value[op], f"{pointer}/{side}/{escape_pointer_token(op)}", scope,
+                                             depth + 1))
             else:
                 sides.append(self.operand(value, f"{pointer}/{side}", scope, number))
         left, right = sides

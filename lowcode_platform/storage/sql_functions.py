@@ -18,7 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from lowcode_platform.storage.json_fields import PATH, pg_parent
+from lowcode_platform.storage.json_fields import PATH, json_field, pg_parent
 
 UPPER, LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 
@@ -230,15 +230,16 @@ def _literal(value: str) -> Any:
 # -- SQLite's side ------------------------------------------------------------------------------------
 
 def _number(value: Any) -> int | Decimal | None:
-    """A number SQLite hands over (int, float, or text from `lowcode_arith`) as int or exact Decimal."""
+    """A number SQLite hands over (int, float, or text: a JSON number's or `lowcode_arith`'s) as int or Decimal."""
     if value is None or isinstance(value, int):
         return value
     if isinstance(value, float):
         return Decimal(repr(value))
     try:
-        return Decimal(value)
-    except (InvalidOperation, TypeError):
-        return None
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None  # JSON text of a string, true, an object...: not a number
+    return number if number.is_finite() else None
 
 
 def sqlite_arith(op: str, integer: int, left: Any, right: Any) -> str | None:
@@ -288,3 +289,89 @@ def register_sqlite_functions(dbapi_connection: Any) -> None:
     dbapi_connection.create_function("lowcode_arith", 4, sqlite_arith, deterministic=True)
     dbapi_connection.create_function("lowcode_compare", 3, sqlite_compare, deterministic=True)
     dbapi_connection.create_function("lowcode_local_date", 2, sqlite_local_date, deterministic=True)
+
+
+class json_number(_Element):  # noqa: N801 - reads like a SQL function
+    """The number at `records.data -> key`, exactly: NUMERIC on PostgreSQL, its JSON text on SQLite.
+
+    SQLite reads JSON numbers as 8-byte floats; this form keeps every digit, for `lowcode_arith` and
+    `lowcode_compare` to read as a decimal.
+    """
+
+    type = Numeric()
+    _traverse_internals = [("key_name", InternalTraversal.dp_string)]
+
+    def __init__(self, key: str) -> None:
+        if not PATH.match(key):
+            raise ValueError(f"bad field key: {key!r}")
+        self.key_name = key
+
+
+@compiles(json_number, "postgresql")
+def _number_pg(element: json_number, compiler: Any, **kw: Any) -> str:
+    return compiler.process(json_field(element.key_name, "numeric"), **kw)
+
+
+@compiles(json_number)
+def _number_sqlite(element: json_number, compiler: Any, **kw: Any) -> str:
+    return f"(records.data -> '$.{element.key_name}')"
+
+
+class number_compare(_Element):  # noqa: N801
+    """`left op right` for two numbers, each given as a float-valued expression (`json_field`, fast and
+    indexable) and an exact one (`json_number`, or a constant's text).
+
+    PostgreSQL compares its exact NUMERICs. SQLite compares the floats, which order numbers rightly
+    except where two different decimals round to the same float; only there it asks `lowcode_compare`.
+    """
+
+    type = Boolean()
+    _traverse_internals = [("op", InternalTraversal.dp_string), ("left", InternalTraversal.dp_clauseelement),
+                           ("left_exact", InternalTraversal.dp_clauseelement),
+                           ("right", InternalTraversal.dp_clauseelement),
+                           ("right_exact", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, op: str, left: ColumnElement[Any], left_exact: ColumnElement[Any],
+                 right: ColumnElement[Any], right_exact: ColumnElement[Any]) -> None:
+        if op not in _COMPARE:
+            raise ValueError(f"bad operator {op!r}")
+        self.op, self.left, self.left_exact, self.right, self.right_exact = op, left, left_exact, right, right_exact
+
+
+@compiles(number_compare, "postgresql")
+def _number_compare_pg(element: number_compare, compiler: Any, **kw: Any) -> str:
+    left, right = compiler.process(element.left_exact, **kw), compiler.process(element.right_exact, **kw)
+    return f"({left} {_COMPARE[element.op]} {right})"
+
+
+@compiles(number_compare)
+def _number_compare_sqlite(element: number_compare, compiler: Any, **kw: Any) -> str:
+    left, right = compiler.process(element.left, **kw), compiler.process(element.right, **kw)
+    exact = (f"lowcode_compare('{element.op}', {compiler.process(element.left_exact, **kw)}, "
+             f"{compiler.process(element.right_exact, **kw)})")
+    if element.op == "eq":
+        return f"({left} = {right} AND {exact})"
+    if element.op == "neq":
+        return f"({left} <> {right} OR ({left} = {right} AND {exact}))"
+    bound = ">=" if element.op in ("gt", "gte") else "<="
+    return f"({left} {bound} {right} AND ({left} <> {right} OR {exact}))"
+
+
+class number_text(_Element):  # noqa: N801
+    """A number constant with every digit: NUMERIC on PostgreSQL, text for the SQLite functions."""
+
+    type = Numeric()
+    _traverse_internals = [("text", InternalTraversal.dp_string)]
+
+    def __init__(self, value: int | Decimal) -> None:
+        self.text = str(value)
+
+
+@compiles(number_text, "postgresql")
+def _number_text_pg(element: number_text, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(_literal(element.text), **kw)} AS NUMERIC)"
+
+
+@compiles(number_text)
+def _number_text_sqlite(element: number_text, compiler: Any, **kw: Any) -> str:
+    return compiler.process(_literal(element.text), **kw)

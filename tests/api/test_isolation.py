@@ -34,13 +34,14 @@ def test_unique_values_are_per_tenant(make_tenant):
 def test_tenant_scoped_session_filters_every_orm_query(make_tenant, app):
     """A session scoped to a tenant sees only that tenant's rows, even in a query with no tenant filter."""
     one, two = make_tenant(), make_tenant()
-    one.create("lead", {"name": "a"})
+    mine = f"a of {one.slug}"  # other tests' tenants share the database
+    one.create("lead", {"name": mine})
     two.create("lead", {"name": "b"})
     two.create("lead", {"name": "c"})
     platform = app.extensions["lowcode"]
     with platform.open_session() as session:
-        tenant_id = session.scalar(select(Record.tenant_id).where(Record.data["name"].as_string() == "a"))
+        tenant_id = session.scalar(select(Record.tenant_id).where(Record.data["name"].as_string() == mine))
         scope_to_tenant(session, tenant_id)
         names = {r.data["name"] for r in session.scalars(select(Record))}
-        assert names == {"a"}
+        assert names == {mine}
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 1
