@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, literal, not_, or_, select, true
@@ -26,11 +25,12 @@ from lowcode_platform.storage.sql_functions import (
     ascii_lower,
     byte_order,
     exact_compare,
+    float_number,
     json_number,
     json_present,
     local_date,
-    number_compare,
     number_text,
+    tie_break,
 )
 from lowcode_platform.storage.tables import Record, User
 
@@ -105,16 +105,23 @@ class _Compiler:
         if isinstance(node.right, Arith):
             return exact_compare(node.op, self.exact(Ref(left)), self.exact(node.right))
         if left.type == NUMBER and left.name != "$i":
-            right = node.right
-            if isinstance(right, Const):
-                fast = literal(float(right.value) if isinstance(right.value, Decimal) else right.value, Numeric())
-                return number_compare(node.op, self.value(left), self.exact(Ref(left)), fast, self.exact(right))
-            return number_compare(node.op, self.value(left), self.exact(Ref(left)), self.value(right.attribute),
-                                  self.exact(right))
+            return self.numbers(node.op, left, node.right)
         value, other = self.value(left), self.operand(node.right, left)
         if left.type == "string" and node.op not in ("eq", "neq"):
             value, other = byte_order(value), byte_order(other)
         return getattr(value, _OPS[node.op])(other)
+
+    def numbers(self, op: str, left: Attribute, right: Const | Ref) -> ColumnElement[bool]:
+        """`left op right` over floats (fast, indexable), deciding ties between the exact numbers."""
+        fast_left = self.value(left)
+        fast_right = float_number(right.value) if isinstance(right, Const) else self.value(right.attribute)
+        tie = tie_break(op, self.exact(Ref(left)), self.exact(right))
+        if op == "eq":
+            return and_(fast_left == fast_right, tie)
+        if op == "neq":
+            return or_(fast_left != fast_right, and_(fast_left == fast_right, tie))
+        bound = fast_left >= fast_right if op in ("gt", "gte") else fast_left <= fast_right
+        return and_(bound, or_(fast_left != fast_right, tie))
 
     def days(self, name: str, op: str, count: int) -> ColumnElement[bool]:
         """`name op count` for a whole-day count, as comparisons of timestamps with moments from the clock."""

@@ -317,44 +317,55 @@ def _number_sqlite(element: json_number, compiler: Any, **kw: Any) -> str:
     return f"(records.data -> '$.{element.key_name}')"
 
 
-class number_compare(_Element):  # noqa: N801
-    """`left op right` for two numbers, each given as a float-valued expression (`json_field`, fast and
-    indexable) and an exact one (`json_number`, or a constant's text).
+class tie_break(_Element):  # noqa: N801
+    """The verdict of `left op right` for two numbers whose floats are equal, read from their exact forms.
 
-    PostgreSQL compares its exact NUMERICs. SQLite compares the floats, which order numbers rightly
-    except where two different decimals round to the same float; only there it asks `lowcode_compare`.
+    Number comparisons compare floats (fast, and what an index holds) and ask this only on a tie:
+    PostgreSQL's numbers are exact, so a tie is equality; SQLite reads JSON numbers as floats, and
+    two decimals that round to one float are told apart by `lowcode_compare` on their text.
     """
 
     type = Boolean()
     _traverse_internals = [("op", InternalTraversal.dp_string), ("left", InternalTraversal.dp_clauseelement),
-                           ("left_exact", InternalTraversal.dp_clauseelement),
-                           ("right", InternalTraversal.dp_clauseelement),
-                           ("right_exact", InternalTraversal.dp_clauseelement)]
+                           ("right", InternalTraversal.dp_clauseelement)]
 
-    def __init__(self, op: str, left: ColumnElement[Any], left_exact: ColumnElement[Any],
-                 right: ColumnElement[Any], right_exact: ColumnElement[Any]) -> None:
+    def __init__(self, op: str, left: ColumnElement[Any], right: ColumnElement[Any]) -> None:
         if op not in _COMPARE:
             raise ValueError(f"bad operator {op!r}")
-        self.op, self.left, self.left_exact, self.right, self.right_exact = op, left, left_exact, right, right_exact
+        self.op, self.left, self.right = op, left, right
 
 
-@compiles(number_compare, "postgresql")
-def _number_compare_pg(element: number_compare, compiler: Any, **kw: Any) -> str:
-    left, right = compiler.process(element.left_exact, **kw), compiler.process(element.right_exact, **kw)
-    return f"({left} {_COMPARE[element.op]} {right})"
+@compiles(tie_break, "postgresql")
+def _tie_break_pg(element: tie_break, compiler: Any, **kw: Any) -> str:
+    return "true" if element.op in ("eq", "gte", "lte") else "false"
 
 
-@compiles(number_compare)
-def _number_compare_sqlite(element: number_compare, compiler: Any, **kw: Any) -> str:
+@compiles(tie_break)
+def _tie_break_sqlite(element: tie_break, compiler: Any, **kw: Any) -> str:
     left, right = compiler.process(element.left, **kw), compiler.process(element.right, **kw)
-    exact = (f"lowcode_compare('{element.op}', {compiler.process(element.left_exact, **kw)}, "
-             f"{compiler.process(element.right_exact, **kw)})")
-    if element.op == "eq":
-        return f"({left} = {right} AND {exact})"
-    if element.op == "neq":
-        return f"({left} <> {right} OR ({left} = {right} AND {exact}))"
-    bound = ">=" if element.op in ("gt", "gte") else "<="
-    return f"({left} {bound} {right} AND ({left} <> {right} OR {exact}))"
+    return f"lowcode_compare('{element.op}', {left}, {right})"
+
+
+class float_number(_Element):  # noqa: N801
+    """A number constant as the other side of a `json_field`: NUMERIC on PostgreSQL, a float on SQLite."""
+
+    type = Numeric()
+    _traverse_internals = [("text", InternalTraversal.dp_string)]
+
+    def __init__(self, value: int | Decimal) -> None:
+        self.text = str(value)
+
+
+@compiles(float_number, "postgresql")
+def _float_number_pg(element: float_number, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(_literal(element.text), **kw)} AS NUMERIC)"
+
+
+@compiles(float_number)
+def _float_number_sqlite(element: float_number, compiler: Any, **kw: Any) -> str:
+    number = Decimal(element.text)
+    value = int(number) if number == number.to_integral_value() and abs(number) < 2**63 else float(number)
+    return compiler.process(literal(value), **kw)
 
 
 class number_text(_Element):  # noqa: N801
