@@ -18,6 +18,7 @@ MAX_PATTERN_LENGTH = 200
 MAX_COUNT = 100
 META = set(".*+?|()[]{}%")
 CLASSES = {"d": "[0-9]", "w": "[A-Za-z0-9]"}
+CLASS_ITEMS = {"d": "0-9", "w": "A-Za-z0-9"}
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -47,8 +48,8 @@ def lower_ascii(text: str) -> str:
 def _literal(char: str) -> str:
     if char.isalnum() or char == " " or ord(char) > 127:
         return char
-    if ord(char) < 32 or ord(char) == 127:
-        return f"\\x{ord(char):02x}"
+    if ord(char) < 32 or ord(char) == 127:  # four hex digits: PostgreSQL reads \x greedily
+        return f"\\u{ord(char):04x}"
     return "\\" + char
 
 
@@ -148,6 +149,11 @@ class _Parser:
                 if self.peek() is None:
                     raise self.fail("a pattern that ends with %")
                 low = self.take()
+                if low in CLASS_ITEMS:  # %d and %w stand for their class inside [...] too
+                    items.append(CLASS_ITEMS[low])
+                    continue
+                if low not in META and low not in "^$\\-":
+                    raise self.fail(f"%{low} is not in the safe subset (use %d, %w or %-escaped metacharacters)")
             if self.peek() == "-" and self.i + 1 < len(self.source) and self.source[self.i + 1] != "]":
                 self.i += 1
                 high = self.take()
