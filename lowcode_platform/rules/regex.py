@@ -89,10 +89,13 @@ class _Parser:
 
     def sequence(self, depth: int) -> tuple[str, bool]:
         parts: list[str] = []
+        shapes: list[tuple[frozenset[str] | None, str]] = []  # what each step matches, and how often
         repeats = False
+        start = self.i
         while (char := self.peek()) is not None and char not in "|)":
             atom, atom_repeats = self.atom(depth)
             quantifier = self.quantifier()
+            shapes += _shape(atom, quantifier)
             if quantifier:
                 if atom_repeats:
                     raise self.fail("a repeated group may not itself repeat")
@@ -101,6 +104,10 @@ class _Parser:
                 repeats = True
             repeats |= atom_repeats
             parts.append(atom + quantifier)
+        if _dfa_trap(shapes):
+            self.i = start
+            raise self.fail("durable_rules cannot build this pattern (a `+` repetition, then characters it also "
+                            "matches, then another repetition of them); write it another way")
         return "".join(parts), repeats
 
     def atom(self, depth: int) -> tuple[str, bool]:
@@ -188,9 +195,50 @@ class _Parser:
             raise self.fail(f"repetition counts may be at most {MAX_COUNT}")
         if high is not None and high < low:
             raise self.fail("a repetition count's maximum is below its minimum")
+        if not match.group(1):
+            raise self.fail("write {0,m} rather than {,m} (durable_rules reads {,m} as {0,})")
         if high is None:
             return f"{{{low},}}"
         return f"{{{low}}}" if low == high and not match.group(2) else f"{{{low},{high}}}"
+
+
+PROBE = [chr(c) for c in range(32, 127)] + ["\n", "\u00e9", "\u4e2d"]
+
+
+def _shape(atom: str, quantifier: str) -> list[tuple[frozenset[str] | None, str]]:
+    """The steps of `atom quantifier` as durable_rules' DFA builder sees them: (characters matched or None
+    for `.`, and `fixed`, `plus` or `star`); `x{n,}` counts as n-1 fixed steps then `x+`."""
+    if atom == ".":
+        chars = None
+    else:
+        compiled = re.compile(atom)
+        chars = frozenset(c for c in PROBE if compiled.search(c * 3) or c in atom)
+    if quantifier == "+":
+        return [(chars, "plus")]
+    if quantifier == "*":
+        return [(chars, "star")]
+    open_ended = re.fullmatch(r"\{([0-9]+),\}", quantifier)
+    if open_ended:
+        low = int(open_ended.group(1))
+        if low == 0:
+            return [(chars, "star")]
+        return [(chars, "fixed")] * (low - 1) + [(chars, "plus")]
+    return [(chars, "fixed")]
+
+
+def _dfa_trap(shapes: list[tuple[frozenset[str] | None, str]]) -> bool:
+    """Whether a sequence has the shape durable_rules fails to build (error 503): `x+`, then one or more fixed
+    steps sharing characters with x, then a repetition sharing characters with x (e.g. `a+aa*`, `%d+1%d*`)."""
+    for i, (first, kind) in enumerate(shapes):
+        if kind != "plus" or first is None:
+            continue
+        j = i + 1
+        while j < len(shapes) and shapes[j][1] == "fixed" and shapes[j][0] is not None and shapes[j][0] & first:
+            j += 1
+        if j > i + 1 and j < len(shapes) and shapes[j][1] != "fixed" and shapes[j][0] is not None \
+                and shapes[j][0] & first:
+            return True
+    return False
 
 
 def translate(source: str, ignore_case: bool = False) -> Translated:

@@ -233,7 +233,13 @@ class _Parser:
         children = [self.condition(item, f"{pointer}/{i}", scope, depth + 1) for i, item in enumerate(body)]
         if any(c is None for c in children):
             return None
-        return (All if key == "$and" else Any_)(tuple(children))  # type: ignore[arg-type]
+        if key == "$and":
+            return All(tuple(children))  # type: ignore[arg-type]
+        node = Any_(tuple(children))  # type: ignore[arg-type]
+        if _alternatives(node) > MAX_ALTERNATIVES:  # durable_rules counts a nested $or's alternatives as its own
+            self.error(pointer, "condition_too_many_items", limit=MAX_ALTERNATIVES)
+            return None
+        return node
 
     def comparison(self, op: str, pair: tuple[str, Any], pointer: str, scope: Scope) -> Node | None:
         name, value = pair
@@ -375,6 +381,10 @@ class _Parser:
             return None
         condition = self.condition(inner, here, item_scope(scope, attribute.item), depth + 1)
         return Each("any" if key == "$iany" else "all", attribute, condition) if condition else None
+
+
+def _alternatives(node: Any_) -> int:
+    return sum(_alternatives(c) if isinstance(c, Any_) else 1 for c in node.children)
 
 
 def _plain_number(value: int | Decimal) -> bool:
