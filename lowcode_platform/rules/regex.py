@@ -18,7 +18,6 @@ MAX_PATTERN_LENGTH = 200
 MAX_COUNT = 100
 META = set(".*+?|()[]{}%")
 CLASSES = {"d": "[0-9]", "w": "[A-Za-z0-9]"}
-CLASS_ITEMS = {"d": "0-9", "w": "A-Za-z0-9"}
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -155,12 +154,8 @@ class _Parser:
             if low == "%":
                 if self.peek() is None:
                     raise self.fail("a pattern that ends with %")
-                low = self.take()
-                if low in CLASS_ITEMS:  # %d and %w stand for their class inside [...] too
-                    items.append(CLASS_ITEMS[low])
-                    continue
-                if low not in META and low not in "^$\\-":
-                    raise self.fail(f"%{low} is not in the safe subset (use %d, %w or %-escaped metacharacters)")
+                raise self.fail("% inside [...] is not in the safe subset (durable_rules reads such classes "
+                                "unreliably): list the characters, e.g. [0-9a-z.]")
             if self.peek() == "-" and self.i + 1 < len(self.source) and self.source[self.i + 1] != "]":
                 self.i += 1
                 high = self.take()
