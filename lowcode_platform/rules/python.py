@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,10 @@ Facts = Mapping[str, Any]
 Predicate = Callable[[Facts, datetime], bool]
 MISSING: Any = object()
 DAY = timedelta(days=1)
+# Decimal arithmetic: sums, differences and products exact (as PostgreSQL's NUMERIC), quotients rounded
+# half away from zero to 20 decimal places (as `round(x, 20)` does there).
+EXACT = Context(prec=120, Emax=999999, Emin=-999999)
+QUOTIENT = Decimal("1e-20")
 OPERATORS = {"eq": operator.eq, "neq": operator.ne, "lt": operator.lt, "lte": operator.le,
              "gt": operator.gt, "gte": operator.ge}
 
@@ -118,18 +122,21 @@ def _arith(node: Arith, timezone: str) -> Callable[[Facts, datetime], Any]:
             if a is MISSING or b is MISSING or b == 0:
                 return MISSING
             try:
-                return Decimal(a) / Decimal(b)
+                return EXACT.divide(Decimal(a), Decimal(b)).quantize(QUOTIENT, ROUND_HALF_UP, EXACT)
             except (DivisionByZero, InvalidOperation):
                 return MISSING
 
         return decimal_divide
-    function = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}[op]
+    exact = {"add": EXACT.add, "sub": EXACT.subtract, "mul": EXACT.multiply}[op]
+    whole = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}[op]
 
     def apply(facts: Facts, now: datetime) -> Any:
         a, b = left(facts, now), right(facts, now)
         if a is MISSING or b is MISSING:
             return MISSING
-        return function(a, b)
+        if type(a) is int and type(b) is int:
+            return whole(a, b)
+        return exact(Decimal(a), Decimal(b))
 
     return apply
 

@@ -8,7 +8,7 @@ without binary rounding, division that truncates whole numbers and answers NULL 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,10 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from lowcode_platform.storage.json_fields import PATH, json_field, pg_parent
 
+# What the condition language's Python side computes (rules/python.py): exact sums, differences and
+# products; quotients rounded half away from zero to 20 decimal places.
+_EXACT = Context(prec=120, Emax=999999, Emin=-999999)
+_QUOTIENT = Decimal("1e-20")
 UPPER, LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -184,7 +188,10 @@ def _arithmetic_pg(element: arithmetic, compiler: Any, **kw: Any) -> str:
     left, right = compiler.process(element.left, **kw), compiler.process(element.right, **kw)
     if element.op == "div":
         divisor = f"NULLIF(CAST({right} AS NUMERIC), 0)"
-        return f"div(CAST({left} AS NUMERIC), {divisor})" if element.integer else f"(CAST({left} AS NUMERIC) / {divisor})"
+        if element.integer:
+            return f"div(CAST({left} AS NUMERIC), {divisor})"
+        # 25 decimals on the dividend make the quotient carry at least 25, then rounded to 20 like Python's
+        return f"round((CAST({left} AS NUMERIC) + 0.0000000000000000000000000) / {divisor}, 20)"
     symbol = {"add": "+", "sub": "-", "mul": "*"}[element.op]
     return f"(CAST({left} AS NUMERIC) {symbol} CAST({right} AS NUMERIC))"
 
@@ -247,19 +254,17 @@ def sqlite_arith(op: str, integer: int, left: Any, right: Any) -> str | None:
     if a is None or b is None:
         return None
     try:
-        if op == "add":
-            result = a + b
-        elif op == "sub":
-            result = a - b
-        elif op == "mul":
-            result = a * b
-        elif b == 0:
+        if op == "div" and b == 0:
             return None
-        elif integer:
+        if op == "div" and integer:
             quotient = abs(int(a)) // abs(int(b))
-            result = quotient if (a < 0) == (b < 0) else -quotient
+            result: int | Decimal = quotient if (a < 0) == (b < 0) else -quotient
+        elif op == "div":
+            result = _EXACT.divide(Decimal(a), Decimal(b)).quantize(_QUOTIENT, ROUND_HALF_UP, _EXACT)
+        elif isinstance(a, int) and isinstance(b, int):
+            result = {"add": a + b, "sub": a - b, "mul": a * b}[op]
         else:
-            result = Decimal(a) / Decimal(b)
+            result = {"add": _EXACT.add, "sub": _EXACT.subtract, "mul": _EXACT.multiply}[op](Decimal(a), Decimal(b))
     except (DivisionByZero, InvalidOperation):
         return None
     return str(result)
