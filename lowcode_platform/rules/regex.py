@@ -30,7 +30,7 @@ class Translated:
     """A pattern anchored on the whole value, in syntax Python and PostgreSQL share."""
 
     source: str
-    pattern: str  # `(?s)\A(?:...)\Z`, for a search; for `$imt` written in lower case
+    pattern: str  # `(?s)\A(?:...)\Z`, for a search; for `$imt`, literals lowered, matched against the value lowered
     ignore_case: bool
     body: str  # the pattern without anchors
 
@@ -65,9 +65,10 @@ class _Parser:
         return self.source[self.i] if self.i < len(self.source) else None
 
     def take(self) -> str:
+        """The next character as written (`$imt` lowers literals outside classes, not inside, like durable_rules)."""
         char = self.source[self.i]
         self.i += 1
-        return self.lowered(char)
+        return char
 
     def lowered(self, char: str) -> str:
         return lower_ascii(char) if self.ignore_case else char
