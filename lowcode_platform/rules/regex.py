@@ -95,7 +95,7 @@ class _Parser:
         while (char := self.peek()) is not None and char not in "|)":
             atom, atom_repeats = self.atom(depth)
             quantifier = self.quantifier()
-            shapes += _shape(atom, quantifier)
+            shapes += _shape(atom, quantifier, atom_repeats)
             if quantifier:
                 if atom_repeats:
                     raise self.fail("a repeated group may not itself repeat")
@@ -104,10 +104,11 @@ class _Parser:
                 repeats = True
             repeats |= atom_repeats
             parts.append(atom + quantifier)
-        if _dfa_trap(shapes):
+        if _overlapping_repetitions(shapes, whole=depth == 0 and start == 0 and self.peek() is None):
             self.i = start
-            raise self.fail("durable_rules cannot build this pattern (a `+` repetition, then characters it also "
-                            "matches, then another repetition of them); write it another way")
+            raise self.fail("two open-ended repetitions (*, +, {n,}) here can match the same characters, which "
+                            "durable_rules fails to build; make their characters differ (a leading or trailing .* "
+                            "is fine)")
         return "".join(parts), repeats
 
     def atom(self, depth: int) -> tuple[str, bool]:
@@ -201,40 +202,28 @@ class _Parser:
 PROBE = [chr(c) for c in range(32, 127)] + ["\n", "\u00e9", "\u4e2d"]
 
 
-def _shape(atom: str, quantifier: str) -> list[tuple[frozenset[str] | None, str]]:
-    """The steps of `atom quantifier` as durable_rules' DFA builder sees them: (characters matched or None
-    for `.`, and `fixed`, `plus` or `star`); `x{n,}` counts as n-1 fixed steps then `x+`."""
-    if atom == ".":
-        chars = None
-    else:
-        compiled = re.compile(atom)
-        chars = frozenset(c for c in PROBE if compiled.search(c * 3) or c in atom)
-    if quantifier == "+":
-        return [(chars, "plus")]
-    if quantifier == "*":
+def _shape(atom: str, quantifier: str, repeats: bool) -> list[tuple[frozenset[str], str]]:
+    """How `atom quantifier` repeats (`fixed`, `star` or `plus`; a group holding a repetition repeats), and the
+    characters it may match."""
+    compiled = re.compile(atom, re.DOTALL)
+    chars = frozenset(c for c in PROBE if compiled.search(c * 3) or c in atom)
+    if quantifier in ("*", "{0,}"):
         return [(chars, "star")]
-    open_ended = re.fullmatch(r"\{([0-9]+),\}", quantifier)
-    if open_ended:
-        low = int(open_ended.group(1))
-        if low == 0:
-            return [(chars, "star")]
-        return [(chars, "fixed")] * (low - 1) + [(chars, "plus")]
+    if quantifier == "+" or re.fullmatch(r"\{[0-9]+,\}", quantifier) or repeats:
+        return [(chars, "plus")]
     return [(chars, "fixed")]
 
 
-def _dfa_trap(shapes: list[tuple[frozenset[str] | None, str]]) -> bool:
-    """Whether a sequence has the shape durable_rules fails to build (error 503): `x+`, then one or more fixed
-    steps sharing characters with x, then a repetition sharing characters with x (e.g. `a+aa*`, `%d+1%d*`)."""
-    for i, (first, kind) in enumerate(shapes):
-        if kind != "plus" or first is None:
-            continue
-        j = i + 1
-        while j < len(shapes) and shapes[j][1] == "fixed" and shapes[j][0] is not None and shapes[j][0] & first:
-            j += 1
-        if j > i + 1 and j < len(shapes) and shapes[j][1] != "fixed" and shapes[j][0] is not None \
-                and shapes[j][0] & first:
-            return True
-    return False
+def _overlapping_repetitions(shapes: list[tuple[frozenset[str], str]], whole: bool) -> bool:
+    """Whether two open-ended repetitions of one sequence share characters: durable_rules' DFA builder fails
+    on many such patterns (error 503, or worse), so the safe subset has none. A whole pattern may still begin
+    and end with `.*`."""
+    repeated = [(i, chars) for i, (chars, kind) in enumerate(shapes) if kind != "fixed"]
+    if whole:
+        anything = frozenset(PROBE)
+        repeated = [(i, chars) for i, chars in repeated
+                    if not (chars == anything and shapes[i][1] == "star" and i in (0, len(shapes) - 1))]
+    return any(a & b for n, (_, a) in enumerate(repeated) for _, b in repeated[n + 1:])
 
 
 def translate(source: str, ignore_case: bool = False) -> Translated:
@@ -243,6 +232,9 @@ def translate(source: str, ignore_case: bool = False) -> Translated:
         raise RegexError("an empty pattern")
     if len(source) > MAX_PATTERN_LENGTH:
         raise RegexError(f"patterns may be at most {MAX_PATTERN_LENGTH} characters")
+    if ignore_case and (re.search("[A-Z]", source.replace("%%", "")) or "%w" in source):
+        raise RegexError("write $imt patterns in lower case and without %w (durable_rules folds them wrongly): "
+                         "the value is lowered before it is matched")
     parser = _Parser(source, ignore_case)
     body, _ = parser.alternation(0)
     if parser.i != len(source):
