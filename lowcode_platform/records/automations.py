@@ -72,12 +72,12 @@ class AutomationRunner:
         """Run the automations `events` trigger (and those their actions trigger); whether any ran."""
         ran = False
         for event in events:
-            automations = [a for a in self.service.config.rules.automations_on(event.entity) if a.on == event.name]
+            automations = self.service.config.rules.automations_on(event.entity, event.name)
             if automations:
                 ran |= self._run_event(event, automations)
         return ran
 
-    def _run_event(self, event: Event, automations: list[Automation]) -> bool:
+    def _run_event(self, event: Event, automations: tuple[Automation, ...]) -> bool:
         service = self.service
         ran = False
         entity = service.config.entities[event.entity]

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, case, literal, or_
 from lowcode_platform import jsonutil
 from lowcode_platform.errors import ConditionInvalidError, ErrorDetail, MalformedRequestError, parameter_error
 from lowcode_platform.messages import in_entity
-from lowcode_platform.rules import ConditionError, entity_scope, parse_condition
+from lowcode_platform.rules import ConditionError, Scope, entity_scope, parse_condition
 from lowcode_platform.rules.sql import SqlCondition, to_sql
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.fields import FilterValueError, parse_filter_value
@@ -52,7 +52,7 @@ def _sort_key(entity: EntityDef, name: str) -> tuple[ColumnElement[Any], bool] |
     return json_field(name, field.kind.sql_kind), True
 
 
-def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible: bool, timezone: str = "UTC",
+def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible: bool, scope: Scope | None = None,
                      now: datetime | None = None) -> ListQuery:
     """A `ListQuery` from query parameters; raises `MalformedRequestError` listing every bad one.
 
@@ -105,11 +105,12 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible:
         raise MalformedRequestError("invalid query parameters", errors)
     if "where" in args:
         moment = now or datetime.now(UTC)
-        filters.append(parse_where(entity, args["where"], timezone=timezone, pii_visible=pii_visible)(moment))
+        scope = scope or entity_scope(entity)
+        filters.append(parse_where(entity, args["where"], scope=scope, pii_visible=pii_visible)(moment))
     return ListQuery(tuple(filters), sort, limit, after, include_deleted == "true")
 
 
-def parse_where(entity: EntityDef, text: str, *, timezone: str, pii_visible: bool) -> SqlCondition:
+def parse_where(entity: EntityDef, text: str, *, scope: Scope, pii_visible: bool) -> SqlCondition:
     """The SQL of a `where` condition: 400 when it is not JSON, 422 when it is not a valid condition."""
     try:
         document = jsonutil.loads(text)
@@ -121,7 +122,7 @@ def parse_where(entity: EntityDef, text: str, *, timezone: str, pii_visible: boo
         raise MalformedRequestError("the where condition holds text that cannot be matched",
                                     [parameter_error("where", "unstorable_text")])
     try:
-        condition = parse_condition(document, entity_scope(entity, timezone))
+        condition = parse_condition(document, scope)
     except ConditionError as exc:
         raise ConditionInvalidError("the where condition is invalid",
                                     [ErrorDetail(e.pointer, e.code, e.params, "where") for e in exc.errors]) from None

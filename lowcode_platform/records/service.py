@@ -149,7 +149,7 @@ class RecordService:
         """One page of records matching the filters in `args` (query parameters)."""
         entity, permission = self._allowed(entity_key, "read")
         query = parse_list_query(entity, args, pii_visible=self.actor.role.pii == "all",
-                                 timezone=self.config.timezone, now=self.clock())
+                                 scope=self.config.rules.scopes[entity.key], now=self.clock())
         order, seek = order_and_seek(entity, query)
         statement = select(Record).where(*self._visible(entity, permission), *query.filters)
         if not query.include_deleted:

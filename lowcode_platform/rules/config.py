@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -9,7 +10,7 @@ from typing import Any
 
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
 from lowcode_platform.rules.automations import Automation, compile_automations
-from lowcode_platform.rules.scope import entity_scope
+from lowcode_platform.rules.scope import Scope, entity_scope
 from lowcode_platform.rules.validations import ComputedField, ValidationRule, compile_computed, compile_validations
 from lowcode_platform.schema import EntityDef
 
@@ -32,12 +33,21 @@ NO_RULES = EntityRules()
 class TenantRules:
     entities: Mapping[str, EntityRules] = field(default_factory=dict)
     automations: tuple[Automation, ...] = ()
+    scopes: Mapping[str, Scope] = field(default_factory=dict)  # what conditions on each entity may name
 
     def of(self, entity: str) -> EntityRules:
         return self.entities.get(entity, NO_RULES)
 
-    def automations_on(self, entity: str) -> tuple[Automation, ...]:
-        return tuple(a for a in self.automations if a.entity == entity)
+    def automations_on(self, entity: str, event: str) -> tuple[Automation, ...]:
+        """The automations `event` on a record of `entity` may fire, in config order."""
+        return self._by_event.get((entity, event), ())
+
+    @functools.cached_property
+    def _by_event(self) -> dict[tuple[str, str], tuple[Automation, ...]]:
+        grouped: dict[tuple[str, str], list[Automation]] = {}
+        for automation in self.automations:
+            grouped.setdefault((automation.entity, automation.on), []).append(automation)
+        return {key: tuple(value) for key, value in grouped.items()}
 
 
 def compile_rules(document: Mapping[str, Any], entities: Mapping[str, EntityDef], timezone: str
@@ -61,4 +71,4 @@ def compile_rules(document: Mapping[str, Any], entities: Mapping[str, EntityDef]
     computed_keys = {key: rules.computed_keys for key, rules in compiled.items()}
     automations = compile_automations(document.get("automations"), entities, scopes, document.get("roles", {}),
                                       computed_keys, errors)
-    return TenantRules(MappingProxyType(compiled), automations), errors
+    return TenantRules(MappingProxyType(compiled), automations, MappingProxyType(scopes)), errors

@@ -40,8 +40,6 @@ DAY = timedelta(days=1)
 # half away from zero to 20 decimal places (as `round(x, 20)` does there).
 EXACT = Context(prec=120, Emax=999999, Emin=-999999)
 QUOTIENT = Decimal("1e-20")
-OPERATORS = {"eq": operator.eq, "neq": operator.ne, "lt": operator.lt, "lte": operator.le,
-             "gt": operator.gt, "gte": operator.ge}
 
 
 def _typed(value: Any, kind: str) -> Any:

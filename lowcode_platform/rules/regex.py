@@ -53,9 +53,8 @@ def _literal(char: str) -> str:
 
 
 class _Parser:
-    def __init__(self, source: str, ignore_case: bool) -> None:
+    def __init__(self, source: str) -> None:
         self.source = source
-        self.ignore_case = ignore_case
         self.i = 0
 
     def fail(self, message: str) -> RegexError:
@@ -70,8 +69,6 @@ class _Parser:
         self.i += 1
         return char
 
-    def lowered(self, char: str) -> str:
-        return lower_ascii(char) if self.ignore_case else char
 
     def alternation(self, depth: int) -> tuple[str, bool]:
         """Branches separated by `|`; returns the translation and whether anything in it repeats."""
@@ -142,7 +139,7 @@ class _Parser:
         self.i += 1
         if char == ".":
             return ".", False
-        return _literal(self.lowered(char)), False
+        return _literal(char), False
 
     def bracket(self) -> str:
         self.i += 1
@@ -235,7 +232,7 @@ def translate(source: str, ignore_case: bool = False) -> Translated:
     if ignore_case and (re.search("[A-Z]", source.replace("%%", "")) or "%w" in source):
         raise RegexError("write $imt patterns in lower case and without %w (durable_rules folds them wrongly): "
                          "the value is lowered before it is matched")
-    parser = _Parser(source, ignore_case)
+    parser = _Parser(source)
     body, _ = parser.alternation(0)
     if parser.i != len(source):
         raise parser.fail("an unmatched ')'")

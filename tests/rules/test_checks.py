@@ -232,7 +232,8 @@ def test_valid_rules_pass():
     assert found(document) == []
     compiled = compile_config(document, 1)
     assert [c.key for c in compiled.rules.of("lead").computed] == ["a", "b"]
-    assert [a.key for a in compiled.rules.automations_on("lead")] == ["auto"]
+    assert [a.key for a in compiled.rules.automations_on("lead", "field.changed")] == ["auto"]
+    assert compiled.rules.automations_on("lead", "record.created") == ()
 
 
 def test_computed_fields_are_ordered_by_dependency():
