@@ -1,4 +1,4 @@
-"""The Flask app factory: `create_app(settings)` wires storage, the config cache and the API."""
+"""The Flask app factory: `create_app(settings)` wires storage, the config cache, the API and the web pages."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, **engine_options: Any) -> Flask
         TokenCache(settings.token_cache_seconds),
     )
     from lowcode_platform.api import register_api
+    from lowcode_platform.web import register_web
 
     register_api(app)
+    register_web(app)
     return app

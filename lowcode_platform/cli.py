@@ -198,7 +198,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
             click.echo(f"  {name:<14} {role:<14} {token}")
         click.echo(f"Try: curl -H 'Authorization: Bearer <token>' {url}/api/v1/meta/entities")
     platform.engine.dispose()  # workers open their own connections after the fork
-    click.echo(f"Serving on {url}  (API docs: {url}/api/docs)", err=False)
+    click.echo(f"Serving on {url}  (web pages: {url}/web/sign-in, API docs: {url}/api/docs)", err=False)
     sys.stdout.flush()
     run_gunicorn(lambda: create_app(settings), host=host, port=port, workers=workers, threads=threads)
 

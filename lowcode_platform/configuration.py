@@ -14,6 +14,7 @@ from typing import Any
 
 from lowcode_platform import jsonutil
 from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
+from lowcode_platform.forms import TenantForms, compile_forms
 from lowcode_platform.rules.config import TenantRules, compile_rules
 from lowcode_platform.schema import EntityDef, RoleDef
 from lowcode_platform.schema.checks import tenant_currency
@@ -36,6 +37,7 @@ class TenantConfig:
     roles: Mapping[str, RoleDef]
     entities: Mapping[str, EntityDef]
     rules: TenantRules
+    forms: TenantForms
     document_text: str
 
     @property
@@ -48,25 +50,35 @@ def _timezone(document: Mapping[str, Any]) -> str:
     return document.get("tenant", {}).get("timezone", DEFAULT_TIMEZONE)
 
 
-def _check(document: Any) -> tuple[list[ErrorDetail], TenantRules | None, Mapping[str, EntityDef] | None]:
+@dataclass(frozen=True)
+class _Checked:
+    errors: list[ErrorDetail]
+    entities: Mapping[str, EntityDef] | None = None
+    rules: TenantRules | None = None
+    forms: TenantForms | None = None
+
+
+def _check(document: Any) -> _Checked:
     errors = list(iter_schema_config_errors(document))
     if errors:
-        return errors, None, None
+        return _Checked(errors)
     entities = compile_entities(document)
     rules, errors = compile_rules(document, entities, _timezone(document))
-    return errors, rules, entities
+    computed = {key: rules.of(key).computed_keys for key in entities}
+    forms, form_errors = compile_forms(document, entities, rules.scopes, computed)
+    return _Checked(errors + form_errors, entities, rules, forms)
 
 
 def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
     """Every error of a config document, each with a pointer into it."""
-    yield from _check(document)[0]
+    yield from _check(document).errors
 
 
 def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
     """Check `document` and compile it; raises `ConfigInvalidError` with every error found."""
-    errors, rules, entities = _check(document)
-    if errors or rules is None or entities is None:
-        raise ConfigInvalidError("the tenant config is invalid", errors)
+    checked = _check(document)
+    if checked.errors or checked.rules is None or checked.entities is None or checked.forms is None:
+        raise ConfigInvalidError("the tenant config is invalid", checked.errors)
     tenant = document.get("tenant", {})
     locales = tuple(document.get("locales", ("en", "zh")))
     return TenantConfig(
@@ -77,8 +89,9 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
         timezone=_timezone(document),
         locales=locales,
         roles=compile_roles(document),
-        entities=entities,
-        rules=rules,
+        entities=checked.entities,
+        rules=checked.rules,
+        forms=checked.forms,
         document_text=jsonutil.dumps(document),
     )
 

@@ -132,6 +132,34 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "en": "automation {automation!r} could not complete: {error}",
         "zh": "自动化 {automation!r} 无法完成：{error}",
     },
+    # forms
+    "form_sections_or_tabs": {
+        "en": "a form has either 'sections' or 'tabs', not both and not neither",
+        "zh": "表单须有 'sections' 或 'tabs' 之一，不能都有，也不能都没有",
+    },
+    "widget_unfit": {
+        "en": "the widget {widget!r} does not fit a {type} field; use one of {allowed}",
+        "zh": "控件 {widget!r} 不适用于 {type} 类型的字段；可用：{allowed}",
+    },
+    "required_field_off_form": {
+        "en": "{field!r} is required and has no default, so every role must see it on the create form, unconditionally",
+        "zh": "{field!r} 为必填且没有默认值，创建表单必须对所有角色无条件显示它",
+    },
+    "computed_field_on_form": {
+        "en": "{field!r} is computed: it is shown read-only and cannot be {what}",
+        "zh": "{field!r} 是计算字段，只读显示，不能设置为{what}",
+    },
+    "not_on_form": {
+        "en": "{field!r} is not a field of this form",
+        "zh": "{field!r} 不是此表单中的字段",
+    },
+    "unknown_form": {"en": "no form {form!r} for this entity", "zh": "此实体没有表单 {form!r}"},
+    "form_purpose": {
+        "en": "a {form} form cannot be submitted to {purpose} a record",
+        "zh": "{form} 表单不能用于{purpose}记录",
+    },
+    "readonly_field": {"en": "is read-only and cannot be changed", "zh": "为只读字段，不能修改"},
+    "form_value": {"en": "is not a valid {type}", "zh": "不是有效的{type}"},
     "malformed_condition": {"en": "the condition is not valid JSON: {error}", "zh": "条件不是有效的 JSON：{error}"},
     # records
     "required": {"en": "is required", "zh": "为必填项"},

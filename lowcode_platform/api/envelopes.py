@@ -120,3 +120,23 @@ class OutboxMessageSchema(Schema):
 class OutboxPageSchema(Schema):
     items = fields.List(fields.Nested(OutboxMessageSchema), required=True)
     next_before = fields.String(allow_none=True)
+
+
+class FormSummarySchema(Schema):
+    entity = fields.String(required=True)
+    purpose = fields.String(required=True, metadata={"description": "create, edit, view, or a form a feature uses"})
+    label = fields.String(allow_none=True)
+
+
+class FormListSchema(Schema):
+    items = fields.List(fields.Nested(FormSummarySchema), required=True)
+
+
+class FormDocumentSchema(Schema):
+    json_schema = fields.Dict(required=True, data_key="schema",
+                              metadata={"description": "JSON Schema of what the form submits"})
+    uiSchema = fields.Dict(required=True, metadata={"description": "react-jsonschema-form UI schema"})
+    layout = fields.Dict(required=True, metadata={"description": "tabs, sections and columns"})
+    conditions = fields.Dict(required=True, metadata={
+        "description": "fields' visible_if/required_if/readonly_if conditions and what evaluating them needs"})
+    formData = fields.Dict(metadata={"description": "the record's values, when `id` is given"})

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from lowcode_platform.api.context import caller, json_body, json_response
 from lowcode_platform.api.envelopes import OBJECT_BODY, HistorySchema, ProblemSchema, RecordPageSchema, RecordSchema
 from lowcode_platform.errors import MalformedRequestError, PreconditionRequiredError, RecordInvalidError, detail
+from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService, RecordView
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1/records", description="Records of the tenant's entities")
@@ -28,6 +29,12 @@ LIST_PARAMETERS = [
                     "400 when it is not JSON, 422 (with pointers into it) when it is not a valid condition"},
 ]
 ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+FORM_PARAMETER = {"in": "query", "name": "form", "schema": {"type": "string"},
+                  "description": "submit through this form of the entity (GET /api/v1/forms/{entity}/{form}): "
+                                 "only its fields may be sent, hidden fields are dropped, read-only fields must "
+                                 "be unchanged, and its required fields are required"}
 
 
 def _service() -> RecordService:
@@ -75,12 +82,15 @@ class Records(MethodView):
         page = _service().list(entity, request.args.to_dict())
         return json_response({"items": [v.to_json() for v in page.items], "next_cursor": page.next_cursor})
 
-    @blp.doc(requestBody=OBJECT_BODY)
+    @blp.doc(requestBody=OBJECT_BODY, parameters=[FORM_PARAMETER])
     @blp.response(201, RecordSchema)
     @blp.alt_response(422, schema=ProblemSchema)
     def post(self, entity: str) -> Any:
         """Create a record; the body holds the entity's fields."""
         service = _service()
+        form = request.args.get("form")
+        if form:
+            return _record_response(FormService(service).create(entity, form, json_body()), 201, location=True)
         return _record_response(service.create(entity, json_body()), 201, location=True)
 
 
@@ -93,7 +103,7 @@ class Record(MethodView):
         include_deleted = request.args.get("include_deleted") == "true"
         return _record_response(_service().get(entity, record_id, include_deleted=include_deleted))
 
-    @blp.doc(requestBody=OBJECT_BODY)
+    @blp.doc(requestBody=OBJECT_BODY, parameters=[FORM_PARAMETER])
     @blp.response(200, RecordSchema)
     @blp.alt_response(409, schema=ProblemSchema)
     @blp.alt_response(422, schema=ProblemSchema)
@@ -103,7 +113,11 @@ class Record(MethodView):
         service = _service()
         body = json_body()
         version = _expected_version(body if isinstance(body, dict) else None, required=True)
-        return _record_response(service.update(entity, record_id, body, version))  # type: ignore[arg-type]
+        assert version is not None
+        form = request.args.get("form")
+        if form:
+            return _record_response(FormService(service).update(entity, form, record_id, body, version))
+        return _record_response(service.update(entity, record_id, body, version))
 
     @blp.response(200, RecordSchema)
     @blp.alt_response(409, schema=ProblemSchema)

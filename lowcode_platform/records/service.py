@@ -58,7 +58,9 @@ def _localized(label: Any) -> Localized:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """The time now, to the millisecond: what the API shows is then exactly what lists sort and page by."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)

@@ -83,13 +83,34 @@ def iter_semantic_errors(document: Any, shape_errors: Iterable[str] = ()) -> Ite
             continue
         fields = _objects(_objects(entities[entity_key]).get("fields"))
         for purpose, form in _objects(forms).items():
-            if not shape.sound(f"{base}/{_t(purpose)}"):
+            if shape.sound(f"{base}/{_t(purpose)}"):
+                yield from _check_form(f"{base}/{_t(purpose)}", _objects(form), fields, entity_key, roles)
+
+
+def _check_form(base: str, form: Mapping[str, Any], fields: Mapping[str, Any], entity: str,
+                roles: Mapping[str, Any]) -> Iterator[ErrorDetail]:
+    """A form's structure: sections or tabs (not both), known fields each placed once, known roles."""
+    if ("sections" in form) == ("tabs" in form):
+        yield detail(base, "form_sections_or_tabs")
+    sections = [(f"{base}/sections/{i}", s) for i, s in enumerate(form.get("sections") or ())]
+    for t, tab in enumerate(form.get("tabs") or ()):
+        sections += [(f"{base}/tabs/{t}/sections/{i}", s) for i, s in enumerate(_objects(tab).get("sections") or ())]
+    seen: set[str] = set()
+    for pointer, section in sections:
+        for i, item in enumerate(_objects(section).get("fields") or ()):
+            here = f"{pointer}/fields/{i}"
+            if isinstance(item, dict):
+                item, here = item.get("field"), f"{here}/field"
+                for key in ("hidden_for", "readonly_for"):
+                    yield from _check_roles(f"{pointer}/fields/{i}/{key}", _objects(section)["fields"][i].get(key), roles)
+            if not isinstance(item, str):
                 continue
-            form = _objects(form)
-            for i, section in enumerate(form.get("sections") or ()):
-                names = _objects(section).get("fields")
-                yield from _check_field_list(f"{base}/{_t(purpose)}/sections/{i}/fields", names, fields, entity_key)
-            yield from _check_roles(f"{base}/{_t(purpose)}/roles", form.get("roles"), roles)
+            if item not in fields:
+                yield detail(here, "unknown_field", field=item, where=in_entity(entity))
+            elif item in seen:
+                yield detail(here, "duplicate_key", key=item, where=NOWHERE)
+            seen.add(item)
+    yield from _check_roles(f"{base}/roles", form.get("roles"), roles)
 
 
 def _check_tenant(document: Mapping[str, Any]) -> Iterator[ErrorDetail]:

@@ -1,0 +1,159 @@
+"""Forms at runtime: a form's JSON for the caller, and writes submitted through a form.
+
+The form decides what the caller may send and what it requires (`forms.submission`); the record
+service then checks and writes the record as for any other write, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lowcode_platform.errors import MalformedRequestError, NotFoundError, RecordInvalidError, detail
+from lowcode_platform.forms.definition import PURPOSES, FormDef
+from lowcode_platform.forms.output import form_document
+from lowcode_platform.forms.submission import FieldState, Submission, check_submission, field_state
+from lowcode_platform.records.derive import normalized, system_values
+from lowcode_platform.records.service import RecordService, RecordView
+from lowcode_platform.records.views import sees_pii, visible_data
+from lowcode_platform.rules.python import Facts
+from lowcode_platform.rules.scope import DAYS
+from lowcode_platform.schema import EntityDef
+from lowcode_platform.storage.tables import Record
+
+ACTIONS = {"create": "create", "edit": "update"}  # the permission each purpose needs; any other needs read
+DAY = timedelta(days=1)
+
+
+def derived_values(system: Mapping[str, Any], now: datetime, timezone: str) -> dict[str, Any]:
+    """The system names and derived day counts a condition may read, as plain values for a client."""
+    values: dict[str, Any] = {k: system.get(k) for k in ("owner", "owner_team", "stage", "pool")}
+    for name, columns in DAYS.items():
+        moment = next((system[c] for c in columns if system.get(c) is not None), None)
+        if moment is not None:
+            values[name] = (now - moment) // DAY
+    created = system.get("created_at")
+    if created is not None:
+        values["created_on"] = created.astimezone(ZoneInfo(timezone)).date().isoformat()
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class FormService:
+    """The forms of one tenant as one actor uses them."""
+
+    def __init__(self, records: RecordService) -> None:
+        self.records = records
+        self.config = records.config
+        self.actor = records.actor
+
+    def purposes(self) -> list[FormDef]:
+        """Every form the caller's role may open, by entity in config order."""
+        role = self.actor.role
+        return [form for entity in self.config.entities for form in self.config.forms.of(entity)
+                if role.permission(entity).allows(ACTIONS.get(form.purpose, "read"))]
+
+    def form(self, entity_key: str, purpose: str) -> tuple[EntityDef, FormDef]:
+        entity, _ = self.records._allowed(entity_key, ACTIONS.get(purpose, "read"))
+        form = self.config.forms.get(entity_key, purpose)
+        if form is None:
+            raise NotFoundError(f"{entity_key} has no form {purpose!r}", [detail("", "unknown_form", form=purpose)])
+        return entity, form
+
+    def document(self, entity_key: str, purpose: str, locale: str, record_id: str | None = None) -> dict[str, Any]:
+        """The form's `{schema, uiSchema, layout, conditions}`, with the record's values when `record_id` is given."""
+        entity, form = self.form(entity_key, purpose)
+        now = self.records.clock()
+        if record_id is None:
+            system = self._new_system(now)
+            masked: frozenset[str] = frozenset()
+            values = entity.with_defaults({})
+        else:
+            row = self._load(entity_key, purpose, record_id)
+            system = system_values(row)
+            system["owner_team"] = self.records._team_of(row.owner_id)
+            values, masked_keys = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
+            masked = frozenset(masked_keys)
+        facts = {**{k: v for k, v in values.items() if k not in masked},
+                 **derived_values(system, now, self.config.timezone)}
+        return form_document(form, entity, self.config.rules.scopes[entity_key], self.actor.role.key, locale,
+                             masked=masked, facts=facts, values=values)
+
+    def field_states(self, entity_key: str, purpose: str, submitted: Mapping[str, Any] | None,
+                     record_id: str | None = None) -> dict[str, FieldState]:
+        """Whether each field the caller sees is visible, read-only and required, on the record (or a new
+        one) with `submitted` laid over it."""
+        entity, form = self.form(entity_key, purpose)
+        if record_id is None:
+            before, system, masked = entity.with_defaults({}), self._new_system(self.records.clock()), frozenset()
+        else:
+            row = self._load(entity_key, purpose, record_id)
+            before, system = dict(row.data), system_values(row)
+            masked = frozenset(visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))[1])
+        after = {k: v for k, v in {**before, **(submitted or {})}.items() if v is not None}
+        facts = self._facts(entity, after, system)
+        now = self.records.clock()
+        return {f.key: field_state(form, f, entity, self.actor.role.key, facts, now, masked)
+                for f in form.visible_to(self.actor.role.key)}
+
+    def check(self, entity_key: str, purpose: str, body: Any, record_id: str | None = None) -> Submission:
+        """What the form makes of `body` (a create, or an edit of `record_id`), without writing anything."""
+        entity, form = self._submittable(entity_key, purpose, "create" if record_id is None else "edit")
+        body = self.records._object(body)
+        now = self.records.clock()
+        role = self.actor.role.key
+        if record_id is None:
+            system = self._new_system(now)
+            submission = check_submission(form, entity, role, body, before=None,
+                                          facts_of=lambda data: self._facts(entity, data, system), now=now)
+            before: dict[str, Any] = {}
+        else:
+            row = self._load(entity_key, purpose, record_id)
+            shown, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
+            stored = system_values(row)
+            submission = check_submission(form, entity, role, body, before=row.data,
+                                          facts_of=lambda data: self._facts(entity, data, stored), now=now,
+                                          masked=frozenset(masked), shown=shown)
+            before = dict(row.data)
+        if not submission.errors:
+            return submission
+        # the record's own schema errors too, so that one answer lists everything to correct
+        after = {k: v for k, v in {**before, **submission.data}.items() if v is not None}
+        seen = {(e.pointer, e.code) for e in submission.errors}
+        extra = [e for e in entity.iter_record_errors(normalized(entity, entity.with_defaults(after)))
+                 if (e.pointer, e.code) not in seen]
+        return Submission(submission.data, submission.errors + extra)
+
+    def create(self, entity_key: str, purpose: str, body: Any) -> RecordView:
+        """Create a record from what was submitted through a create form."""
+        submission = self.check(entity_key, purpose, body)
+        if submission.errors:
+            raise RecordInvalidError("the record is invalid", submission.errors)
+        return self.records.create(entity_key, submission.data)
+
+    def update(self, entity_key: str, purpose: str, record_id: str, body: Any, expected_version: int) -> RecordView:
+        """Change a record with what was submitted through an edit form."""
+        submission = self.check(entity_key, purpose, body, record_id)
+        if submission.errors:
+            raise RecordInvalidError("the record is invalid", submission.errors)
+        return self.records.update(entity_key, record_id, submission.data, expected_version)
+
+    def _submittable(self, entity_key: str, purpose: str, kind: str) -> tuple[EntityDef, FormDef]:
+        if purpose in PURPOSES and purpose != kind:
+            raise MalformedRequestError(f"a {purpose} form cannot be submitted to {kind} a record",
+                                        [detail("", "form_purpose", form=purpose, purpose=kind)])
+        entity, form = self.form(entity_key, purpose)
+        self.records._allowed(entity_key, ACTIONS[kind])
+        return entity, form
+
+    def _load(self, entity_key: str, purpose: str, record_id: str) -> Record:
+        entity, permission = self.records._allowed(entity_key, ACTIONS.get(purpose, "read"))
+        return self.records._load(entity, permission, record_id)
+
+    def _new_system(self, now: datetime) -> dict[str, Any]:
+        return {"owner": self.actor.user_id, "owner_team": self.actor.team_id, "stage": None, "pool": None,
+                "created_at": now, "last_activity_at": None, "stage_entered_at": None, "won_at": None}
+
+    def _facts(self, entity: EntityDef, data: Mapping[str, Any], system: Mapping[str, Any]) -> Facts:
+        return self.records.facts(entity, normalized(entity, data), system)

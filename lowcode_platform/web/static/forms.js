@@ -1,0 +1,105 @@
+/* Live form behaviour: shows, hides, locks and marks required the fields whose visible_if, readonly_if and
+ * required_if conditions change as the user types, by evaluating the same condition JSON the server checks
+ * (with conditions.js). Without this script the page still works: the server decides on each submit. */
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-lowcode-form]");
+  var node = document.getElementById("lowcode-form-data");
+  var L = window.LowcodeConditions;
+  if (!form || !node || !L) return;
+  var payload = JSON.parse(node.textContent);
+  var conditions = payload.conditions;
+  var types = payload.types;
+  var env = { attributes: conditions.attributes, patterns: conditions.patterns };
+  var INTEGER = /^-?[0-9]{1,16}$/;
+  var DECIMAL = /^-?[0-9]{1,16}(\.[0-9]{1,20})?$/;
+
+  function named(name) {
+    return Array.prototype.filter.call(form.elements, function (e) { return e.name === name; });
+  }
+
+  function number(text, type) {
+    text = text.replace(/,/g, "").trim();
+    return (type === "integer" ? INTEGER : DECIMAL).test(text) ? L.decimal(text) : undefined;
+  }
+
+  /* The value a field's inputs hold, as the server would read the post; undefined when empty. */
+  function read(key, type) {
+    var name = "f." + key;
+    if (type === "money" || type === "region") {
+      var parts = type === "money" ? ["amount", "currency"] : ["province", "city"];
+      var first = named(name + "." + parts[0])[0], second = named(name + "." + parts[1])[0];
+      if (!first || !first.value.trim()) return undefined;
+      if (type === "region") {
+        var region = { province: first.value.trim() };
+        if (second && second.value.trim()) region.city = second.value.trim();
+        return region;
+      }
+      var amount = number(first.value, "decimal");
+      return amount === undefined ? undefined : { amount: amount, currency: second ? second.value : undefined };
+    }
+    var inputs = named(name).filter(function (e) { return e.type !== "hidden"; });
+    if (!inputs.length) return null;  // not an input (a masked value): the server's facts hold what is known
+    if (type === "multi_enum") {
+      var chosen = [];
+      inputs.forEach(function (e) {
+        if (e.tagName === "SELECT") {
+          Array.prototype.forEach.call(e.selectedOptions, function (o) { chosen.push(o.value); });
+        } else if (e.checked) {
+          chosen.push(e.value);
+        }
+      });
+      return chosen.length ? chosen : undefined;
+    }
+    var text;
+    if (inputs[0].type === "radio" || inputs[0].type === "checkbox") {
+      var checked = inputs.filter(function (e) { return e.checked; })[0];
+      if (inputs[0].type === "checkbox" && type === "boolean") return !!checked;
+      if (!checked) return undefined;
+      text = checked.value;
+    } else {
+      text = inputs[0].value;
+    }
+    if (type === "boolean") return text === "true" ? true : text === "false" ? false : undefined;
+    if (type !== "long_text") text = text.trim();
+    if (!text) return undefined;
+    if (type === "integer" || type === "decimal") return number(text, type);
+    return text;
+  }
+
+  function facts() {
+    var values = Object.assign({}, conditions.facts);
+    Object.keys(types).forEach(function (key) {
+      var value = read(key, types[key]);
+      if (value === undefined) delete values[key];
+      else if (value !== null) values[key] = value;
+    });
+    return values;
+  }
+
+  function holds(condition, values) {
+    return condition !== undefined && L.evaluate(condition, values, env);
+  }
+
+  function update() {
+    var values = facts();
+    Object.keys(conditions.fields).forEach(function (key) {
+      var rules = conditions.fields[key];
+      var box = form.querySelector('[data-field="' + key + '"]');
+      if (!box) return;
+      var visible = rules.visible_if === undefined || holds(rules.visible_if, values);
+      var readonly = box.dataset.readonly === "always" || holds(rules.readonly_if, values);
+      var required = visible && !readonly && (box.dataset.needed === "1" || holds(rules.required_if, values));
+      box.hidden = !visible;
+      if (rules.readonly_if !== undefined && box.dataset.readonly !== "always") {
+        box.querySelectorAll("input, select, textarea").forEach(function (e) { e.disabled = readonly; });
+      }
+      var mark = box.querySelector(".required-mark");
+      if (mark) mark.hidden = !required;
+    });
+  }
+
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
+  update();
+})();

@@ -1,0 +1,235 @@
+"""The pages: sign in, the entities, a list per entity, and create and edit pages rendered from the forms.
+
+A page renders the same form document the API serves (`GET /api/v1/forms/...`), and a post goes through
+the same form check and record service as `POST /api/v1/records/{entity}?form=create`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from markupsafe import Markup
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from lowcode_platform import jsonutil
+from lowcode_platform.errors import ErrorDetail, PlatformError, detail
+from lowcode_platform.records.forms import FormService
+from lowcode_platform.records.service import RecordService
+from lowcode_platform.schema import EntityDef
+from lowcode_platform.storage.tables import User
+from lowcode_platform.web.context import (
+    CsrfError,
+    SignInRequired,
+    WebCaller,
+    check_csrf,
+    close_session,
+    csrf_token,
+    find_user,
+    page_locale,
+    sign_in,
+    web_caller,
+)
+from lowcode_platform.web.display import list_columns, show_value
+from lowcode_platform.web.formdata import input_name, input_values, posted_values, read_form
+from lowcode_platform.web.texts import text
+
+bp = Blueprint("web", __name__, url_prefix="/web", template_folder="templates", static_folder="static")
+bp.teardown_request(close_session)
+bp.app_template_global("t")(text)
+bp.app_template_global("csrf_token")(csrf_token)
+bp.app_template_global("input_name")(input_name)
+PAGE_SIZE = 50
+PICKER_SIZE = 200
+
+
+def _error_page(status: int, message: str) -> Any:
+    return render_template("web/error.html", locale=page_locale(), message=message, status=status), status
+
+
+@bp.errorhandler(SignInRequired)
+def _signed_out(_error: SignInRequired) -> Any:
+    return redirect(url_for("web.sign_in_page"), 303)
+
+
+@bp.errorhandler(CsrfError)
+def _csrf_error(_error: CsrfError) -> Any:
+    return _error_page(400, text("bad_request", page_locale()))
+
+
+@bp.errorhandler(PlatformError)
+def _platform_error(error: PlatformError) -> Any:
+    key = {403: "forbidden", 404: "not_found"}.get(error.status)
+    return _error_page(error.status, text(key, page_locale()) if key else error.message)
+
+
+def _services(who: WebCaller) -> tuple[RecordService, FormService]:
+    records = RecordService(who.session, who.config, who.actor)
+    return records, FormService(records)
+
+
+def _entities(who: WebCaller) -> list[EntityDef]:
+    role = who.actor.role
+    return [e for key, e in who.config.entities.items() if role.permission(key).allows("read")]
+
+
+def script_json(value: Any) -> Markup:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` that could end it."""
+    text = jsonutil.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+bp.app_template_global("script_json")(script_json)
+
+
+def _choices(who: WebCaller, records: RecordService, entity: EntityDef, keys: list[str]) -> dict[str, list[Any]]:
+    """Options of the user and reference pickers: the tenant's users, the records the caller may read."""
+    found: dict[str, list[Any]] = {}
+    for key in keys:
+        field = entity.fields[key]
+        if field.type == "user":
+            users = who.session.execute(select(User.id, User.name).where(User.tenant_id == who.actor.tenant_id)
+                                        .order_by(User.name).limit(PICKER_SIZE))
+            found[key] = [(u.id, u.name) for u in users]
+        elif field.type == "reference" and field.entity:
+            target = who.config.entities[field.entity]
+            if not who.actor.role.permission(target.key).allows("read"):
+                continue
+            page = records.list(target.key, {"limit": str(PICKER_SIZE)})
+            title = target.title_field
+            found[key] = [(v.row.id, str(v.data.get(title) or v.row.id) if title else v.row.id) for v in page.items]
+    return found
+
+
+def _field_of(error: ErrorDetail) -> str:
+    return error.pointer.split("/")[1] if error.pointer.count("/") >= 1 else ""
+
+
+def _other_errors(found: list[ErrorDetail], unreadable: list[ErrorDetail]) -> list[ErrorDetail]:
+    """The form's errors about fields other than those whose input could not be read."""
+    skip = {_field_of(e) for e in unreadable}
+    return [e for e in found if _field_of(e) not in skip]
+
+
+def _errors_by_field(details: list[ErrorDetail], locale: str) -> tuple[dict[str, list[str]], list[str]]:
+    """Messages by the field their pointer starts with; the rest (the record, the version) for the page."""
+    by_field: dict[str, list[str]] = {}
+    general: list[str] = []
+    for error in details:
+        head = _field_of(error).replace("~1", "/").replace("~0", "~")
+        if head and head != "version":
+            by_field.setdefault(head, []).append(error.message_in(locale))
+        else:
+            general.append(error.message_in(locale))
+    return by_field, general
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in_page() -> Any:
+    locale = page_locale()
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        token = request.form.get("token", "").strip()
+        if token and find_user(token) is not None:
+            sign_in(token)
+            return redirect(url_for("web.home"), 303)
+        error = "invalid_token"
+    return render_template("web/sign_in.html", locale=locale, error=error), 401 if error else 200
+
+
+@bp.route("/sign-out", methods=["POST"])
+def sign_out() -> Response:
+    check_csrf()
+    session.clear()
+    return redirect(url_for("web.sign_in_page"), 303)
+
+
+@bp.route("/")
+def home() -> Any:
+    who = web_caller()
+    return render_template("web/home.html", locale=page_locale(), who=who, entities=_entities(who))
+
+
+@bp.route("/<entity>")
+def list_page(entity: str) -> Any:
+    who = web_caller()
+    records, _ = _services(who)
+    args = {k: v for k, v in request.args.items() if k in ("cursor", "sort")}
+    page = records.list(entity, {**args, "limit": str(PAGE_SIZE)})
+    definition = who.config.entities[entity]
+    columns = list_columns(definition, who.actor.role.key)
+    rows = [{"id": v.row.id, "cells": [show_value(definition.fields[c], v.data.get(c), page_locale()) for c in columns]}
+            for v in page.items]
+    return render_template("web/list.html", locale=page_locale(), who=who, entity=definition, columns=columns,
+                           rows=rows, next_cursor=page.next_cursor, entities=_entities(who),
+                           can_create=who.actor.role.permission(entity).allows("create"),
+                           can_edit=who.actor.role.permission(entity).allows("update"))
+
+
+def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose: str, *, record_id: str | None,
+                 values: dict[str, Any], errors: list[ErrorDetail], version: int | None,
+                 submitted: dict[str, Any] | None = None, status: int = 200) -> Any:
+    """The form page; `values` fill the inputs, `submitted` (parsed) decide which fields show."""
+    locale = page_locale()
+    document = forms.document(entity.key, purpose, locale, record_id)
+    by_field, general = _errors_by_field(errors, locale)
+    states = forms.field_states(entity.key, purpose, submitted, record_id)
+    keys = list(document["uiSchema"]["ui:order"])
+    return render_template(
+        "web/form.html", locale=locale, who=who, entity=entity, purpose=purpose, document=document,
+        record_id=record_id, values=values, errors=by_field, general_errors=general, version=version,
+        states=states, entities=_entities(who), types={k: entity.fields[k].type for k in keys},
+        choices=_choices(who, forms.records, entity, keys),
+        needed={f.key for f in forms.form(entity.key, purpose)[1].fields.values() if f.required},
+    ), status
+
+
+@bp.route("/<entity>/new", methods=["GET", "POST"])
+def create_page(entity: str) -> Any:
+    who = web_caller()
+    records, forms = _services(who)
+    definition, form = forms.form(entity, "create")
+    fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
+    if request.method == "GET":
+        return _render_form(who, forms, definition, "create", record_id=None, version=None, errors=[],
+                            values=input_values(fields, definition.with_defaults({}), who.config.timezone))
+    check_csrf()
+    data, errors = read_form(fields, request.form, who.config.timezone, editing=False)
+    if errors:
+        errors += _other_errors(forms.check(entity, "create", data).errors, errors)
+    else:
+        try:
+            forms.create(entity, "create", data)
+            return redirect(url_for("web.list_page", entity=entity), 303)
+        except PlatformError as exc:
+            errors = list(exc.details) or [detail("", "invalid", error=exc.message)]
+    return _render_form(who, forms, definition, "create", record_id=None, version=None, errors=errors,
+                        values=posted_values(fields, request.form), submitted=data, status=422)
+
+
+@bp.route("/<entity>/<record_id>/edit", methods=["GET", "POST"])
+def edit_page(entity: str, record_id: str) -> Any:
+    who = web_caller()
+    records, forms = _services(who)
+    definition, form = forms.form(entity, "edit")
+    fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
+    if request.method == "GET":
+        view = records.get(entity, record_id)
+        return _render_form(who, forms, definition, "edit", record_id=record_id, version=view.row.version,
+                            errors=[], values=input_values(fields, view.data, who.config.timezone))
+    check_csrf()
+    version = request.form.get("version", "")
+    data, errors = read_form(fields, request.form, who.config.timezone, editing=True)
+    if errors:
+        errors += _other_errors(forms.check(entity, "edit", data, record_id).errors, errors)
+    else:
+        try:
+            forms.update(entity, "edit", record_id, data, int(version) if version.isdigit() else 0)
+            return redirect(url_for("web.list_page", entity=entity), 303)
+        except PlatformError as exc:
+            errors = list(exc.details) or [detail("", "invalid", error=exc.message)]
+    return _render_form(who, forms, definition, "edit", record_id=record_id,
+                        version=int(version) if version.isdigit() else None, errors=errors,
+                        values=posted_values(fields, request.form), submitted=data, status=422)
