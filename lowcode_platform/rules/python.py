@@ -109,7 +109,7 @@ def _arith(node: Arith, timezone: str) -> Callable[[Facts, datetime], Any]:
         if node.integer:
             def divide(facts: Facts, now: datetime) -> Any:
                 a, b = left(facts, now), right(facts, now)
-                if a is MISSING or b is MISSING or b == 0:
+                if a is MISSING or b is MISSING or int(b) == 0:  # a fraction where a whole number belongs
                     return MISSING
                 return _truncating_division(int(a), int(b))
 

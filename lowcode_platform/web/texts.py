@@ -25,7 +25,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "amount": {"en": "Amount", "zh": "金额"},
     "currency": {"en": "Currency", "zh": "币种"},
     "province": {"en": "Province", "zh": "省份"},
-    "city_code": {"en": "City code", "zh": "城市代码"},
+    "city": {"en": "City", "zh": "城市"},
     "required": {"en": "required", "zh": "必填"},
     "masked": {"en": "hidden personal data", "zh": "已脱敏的个人信息"},
     "forbidden": {"en": "Your role may not do this.", "zh": "您的角色无权执行此操作。"},

@@ -18,6 +18,7 @@ from lowcode_platform.errors import ErrorDetail, PlatformError, detail
 from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.schema import EntityDef
+from lowcode_platform.schema.regions import load_regions
 from lowcode_platform.storage.tables import User
 from lowcode_platform.web.context import (
     CsrfError,
@@ -183,6 +184,7 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
         states=states, entities=_entities(who), types={k: entity.fields[k].type for k in keys},
         choices=_choices(who, forms.records, entity, keys),
         needed={f.key for f in forms.form(entity.key, purpose)[1].fields.values() if f.required},
+        regions=load_regions() if any(entity.fields[k].type == "region" for k in keys) else (),
     ), status
 
 

@@ -127,3 +127,20 @@ def test_xss_payloads_in_labels_and_values_stay_text(page, live_server, make_ten
     assert field(page, "name").locator("label").inner_text().startswith(XSS)
     assert page.locator("img").count() == 0
     assert page.evaluate("window.__xss") is None and dialogs == []
+
+
+def test_region_cascade_offers_the_chosen_provinces_cities_and_saves_both(page, live_server, template_tenant):
+    """Choosing a province narrows the city list to its cities; the lead is saved with both codes."""
+    sign_in(page, live_server, template_tenant.tokens["rep1"])
+    page.goto(f"{live_server}/web/lead/new")
+    page.select_option('select[name="f.region.province"]', "440000")
+    cities = page.locator('select[name="f.region.city"] optgroup:not([hidden]) option')
+    assert cities.count() == 21
+    page.select_option('select[name="f.region.city"]', "440100")
+    page.fill('input[name="f.name"]', "Zhao Min")
+    page.fill('input[name="f.company"]', "Pearl River Co")
+    page.fill('input[name="f.phone"]', "13900000000")
+    submit(page)
+    page.wait_for_url(re.compile(r".*/web/lead$"))
+    lead = template_tenant.call("GET", "/api/v1/records/lead?name=Zhao%20Min").get_json()["items"][0]
+    assert lead["data"]["region"] == {"province": "440000", "city": "440100"}

@@ -99,7 +99,23 @@
     });
   }
 
+  /* Region cascade: a city list offers only the chosen province's cities. */
+  function cascade() {
+    form.querySelectorAll("select[data-cities-of]").forEach(function (cities) {
+      var province = named(cities.dataset.citiesOf)[0];
+      var chosen = province ? province.value : "";
+      cities.querySelectorAll("optgroup").forEach(function (group) {
+        var mine = group.dataset.province === chosen;
+        group.hidden = !mine;
+        group.disabled = !mine;
+      });
+      var selected = cities.selectedOptions[0];
+      if (selected && selected.parentNode.tagName === "OPTGROUP" && selected.parentNode.disabled) cities.value = "";
+    });
+  }
+
   form.addEventListener("input", update);
-  form.addEventListener("change", update);
+  form.addEventListener("change", function () { cascade(); update(); });
+  cascade();
   update();
 })();
