@@ -75,7 +75,8 @@ class FormService:
             system["owner_team"] = self.records._team_of(row.owner_id)
             values, masked_keys = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
             masked = frozenset(masked_keys)
-        facts = {**{k: v for k, v in values.items() if k not in masked},
+        withheld = masked | {f.key for f in form.fields.values() if self.actor.role.key in f.hidden_for}
+        facts = {**{k: v for k, v in values.items() if k not in withheld},
                  **derived_values(system, now, self.config.timezone)}
         return form_document(form, entity, self.config.rules.scopes[entity_key], self.actor.role.key, locale,
                              masked=masked, facts=facts, values=values)

@@ -47,6 +47,7 @@ from lowcode_platform.schema.config import FULL_PERMISSION
 from lowcode_platform.schema.fields import unique_key
 from lowcode_platform.storage.audit import diff, write_audit
 from lowcode_platform.storage.ids import new_id
+from lowcode_platform.storage.json_fields import json_field
 from lowcode_platform.storage.tables import AuditEntry, Record, RecordUniqueValue, User
 
 T = TypeVar("T")
@@ -163,6 +164,15 @@ class RecordService:
         rows = rows[: query.limit]
         cursor = encode_cursor(query.sort, rows[-1], entity) if more else None
         return Page([self._view(entity, row) for row in rows], cursor)
+
+    def choices(self, entity_key: str, limit: int) -> list[tuple[str, str]]:
+        """(id, title) of up to `limit` live records the actor may read, by title: a picker's options."""
+        entity, permission = self._allowed(entity_key, "read")
+        title = json_field(entity.title_field, "text") if entity.title_field else Record.id
+        rows = self.session.execute(
+            select(Record.id, title).where(*self._visible(entity, permission), Record.deleted_at.is_(None))
+            .order_by(title, Record.id).limit(limit))
+        return [(row[0], row[1] if row[1] is not None else row[0]) for row in rows]
 
     def history(self, entity_key: str, record_id: str) -> list[dict[str, Any]]:
         """The audit rows of a record, oldest first, masked as the record would be."""
@@ -327,12 +337,17 @@ class RecordService:
             raise PermissionDeniedError(f"your role may not {action} {entity_key} records")
         return entity, permission
 
+    @functools.cached_property
+    def _team_owners(self) -> Any:
+        """The owners a `team` scope shows, as a query built once per service (one request)."""
+        return team_owner_ids(self.actor)
+
     def _visible(self, entity: EntityDef, permission: Permission) -> list[ColumnElement[bool]]:
         clauses = [Record.tenant_id == self.actor.tenant_id, Record.entity == entity.key]
         if permission.scope == "own":
             clauses.append(Record.owner_id == self.actor.user_id)
         elif permission.scope == "team":
-            clauses.append(Record.owner_id.in_(team_owner_ids(self.actor)))
+            clauses.append(Record.owner_id.in_(self._team_owners))
         return clauses
 
     def _load(self, entity: EntityDef, permission: Permission, record_id: str, *,

@@ -94,12 +94,8 @@ def _choices(who: WebCaller, records: RecordService, entity: EntityDef, keys: li
                                         .order_by(User.name).limit(PICKER_SIZE))
             found[key] = [(u.id, u.name) for u in users]
         elif field.type == "reference" and field.entity:
-            target = who.config.entities[field.entity]
-            if not who.actor.role.permission(target.key).allows("read"):
-                continue
-            page = records.list(target.key, {"limit": str(PICKER_SIZE)})
-            title = target.title_field
-            found[key] = [(v.row.id, str(v.data.get(title) or v.row.id) if title else v.row.id) for v in page.items]
+            if who.actor.role.permission(field.entity).allows("read"):
+                found[key] = records.choices(field.entity, PICKER_SIZE)
     return found
 
 
