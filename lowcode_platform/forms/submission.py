@@ -79,7 +79,9 @@ def check_submission(form: FormDef, entity: EntityDef, role: str, data: Mapping[
         state = field_state(form, field, entity, role, facts, now, masked)
         pointer = f"/{escape_pointer_token(key)}"
         if key in data and state.visible:
-            unchanged = data[key] == current.get(key) or (shown is not None and data[key] == shown.get(key))
+            normalize = entity.fields[key].kind.normalize  # the same moment at another offset is unchanged
+            unchanged = (normalize(data[key]) == normalize(current.get(key))
+                         or (shown is not None and data[key] == shown.get(key)))
             if not state.readonly:
                 kept[key] = data[key]
             elif not unchanged:

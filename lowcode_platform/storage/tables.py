@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKeyConstraint, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lowcode_platform.storage.types import JSONDocument, UTCDateTime
+from lowcode_platform.storage.types import JSONDocument, OrderedJSONDocument, UTCDateTime
 
 ID = String(26)
 KEY = String(63)
@@ -45,7 +45,7 @@ class TenantConfigVersion(TenantScoped, Base):
     __tablename__ = "tenant_config_versions"
 
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    document: Mapped[dict[str, Any]]
+    document: Mapped[dict[str, Any]] = mapped_column(OrderedJSONDocument)  # in the order it was written
     status: Mapped[str] = mapped_column(String(16))  # draft | active | retired
     author: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]

@@ -11,6 +11,8 @@ from sqlalchemy.types import TypeDecorator
 
 # JSON documents: JSONB on PostgreSQL, JSON text on SQLite. The engine's serializer keeps decimals exact.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# Documents whose key order means something (config documents): JSON text everywhere, kept as written.
+OrderedJSONDocument = JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
