@@ -255,7 +255,8 @@ def test_hidden_value_is_not_stored(sales: Any) -> None:
 
 def test_shown_value_is_stored(sales: Any) -> None:
     """A field shown by its `visible_if` keeps its value."""
-    body = {"name": "Han", "customer": sales.customer["id"], "notes": "kept", "is_decision_maker": True}
+    body = {"name": "Han", "customer": sales.customer["id"], "notes": "kept", "is_decision_maker": True,
+            "department": "IT"}
     created = sales.call("POST", "/api/v1/records/contact?form=create", "rep1", json=body).get_json()
     assert created["data"]["notes"] == "kept"
 
