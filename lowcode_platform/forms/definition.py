@@ -83,6 +83,10 @@ class FormDef:
     tabbed: bool
     readonly: bool = False  # a view form: nothing on it can be changed
     fields: Mapping[str, FormField] = field(default_factory=dict)  # every field, in form order
+    # JSON documents of the form already built, by (role, locale, masked fields): a compiled config never
+    # changes, so they never go stale (see forms.output)
+    documents: dict[tuple[str, str, frozenset[str]], Any] = field(default_factory=dict, init=False, compare=False,
+                                                                  repr=False)
 
     def visible_to(self, role: str) -> list[FormField]:
         """The fields `role` sees on this form, in order."""

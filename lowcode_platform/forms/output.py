@@ -100,15 +100,9 @@ def form_layout(form: FormDef, role: str, locale: str) -> dict[str, Any]:
     return {"title": form.label.get(locale) if form.label else None, "tabbed": form.tabbed, "tabs": tabs}
 
 
-def form_document(form: FormDef, entity: EntityDef, scope: Scope, role: str, locale: str, *,
-                  masked: frozenset[str] = frozenset(), facts: Mapping[str, Any] | None = None,
-                  values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """`{schema, uiSchema, layout, conditions}` (and `formData` when `values` are given).
-
-    `facts` are what conditions may read besides the form's own fields (system values, derived day
-    counts, fields not on the form), as the role may see them; clients evaluate conditions over the
-    form's values laid over them.
-    """
+def _static_document(form: FormDef, entity: EntityDef, scope: Scope, role: str, locale: str,
+                     masked: frozenset[str]) -> dict[str, Any]:
+    """The part of a form's document that depends on the config alone (not on a record or the clock)."""
     fields = form.visible_to(role)
     ui: dict[str, Any] = {"ui:order": [f.key for f in fields]}
     rules: dict[str, Any] = {}
@@ -120,13 +114,29 @@ def form_document(form: FormDef, entity: EntityDef, scope: Scope, role: str, loc
             if found:
                 rules[field.key] = found
     conditions = [rule.condition for f in fields for _, rule in f.rules()]
-    environment = condition_environment(conditions, scope)
-    document: dict[str, Any] = {
+    return {
         "schema": form_schema(form, entity, role, locale, masked),
         "uiSchema": ui,
         "layout": form_layout(form, role, locale),
-        "conditions": {"fields": rules, **environment, "facts": browser_value(dict(facts or {}))},
+        "conditions": {"fields": rules, **condition_environment(conditions, scope)},
     }
+
+
+def form_document(form: FormDef, entity: EntityDef, scope: Scope, role: str, locale: str, *,
+                  masked: frozenset[str] = frozenset(), facts: Mapping[str, Any] | None = None,
+                  values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`{schema, uiSchema, layout, conditions}` (and `formData` when `values` are given).
+
+    `facts` are what conditions may read besides the form's own fields (system values, derived day
+    counts, fields not on the form), as the role may see them; clients evaluate conditions over the
+    form's values laid over them. The rest is built once per form, role, language and masked set, and
+    shared: callers must not change the document.
+    """
+    key = (role, locale, masked)
+    static = form.documents.get(key)
+    if static is None:
+        static = form.documents[key] = _static_document(form, entity, scope, role, locale, masked)
+    document = {**static, "conditions": {**static["conditions"], "facts": browser_value(dict(facts or {}))}}
     if values is not None:
-        document["formData"] = {f.key: values[f.key] for f in fields if f.key in values}
+        document["formData"] = {k: values[k] for k in static["uiSchema"]["ui:order"] if k in values}
     return document
