@@ -48,7 +48,7 @@ def _field_ui(field: FormField, field_def: FieldDef, readonly: bool, masked: boo
         ui["ui:placeholder"] = field.placeholder.get(locale)
     if readonly:
         ui["ui:readonly"] = True
-    options: dict[str, Any] = {"widget": field.widget, "span": field.span}
+    options: dict[str, Any] = {"platformWidget": field.widget, "span": field.span}
     if field.widget == "phone":
         options["inputType"] = "tel"
     if field_def.entity:

@@ -27,7 +27,8 @@ WIDGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 
 # react-jsonschema-form's own widget for each platform widget. Money and region are objects: their parts
 # get widgets of their own. User and reference pickers are text inputs to a client that has no picker
-# registered; `ui:options.widget` names the platform widget so that a client can register one.
+# registered; `ui:options.platformWidget` names the platform widget so that a client can register one
+# (not `ui:options.widget`: react-jsonschema-form reads that as `ui:widget` and fails on a name it lacks).
 RJSF_WIDGETS: Mapping[str, str | None] = MappingProxyType({
     "text": "text", "textarea": "textarea", "number": "updown", "select": "select", "radio": "radio",
     "checkbox": "checkbox", "checkboxes": "checkboxes", "date": "date", "datetime": "datetime",

@@ -8,7 +8,6 @@ to the same verdicts); on "invalid" the caller asks jsonschema for the located e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,7 @@ from lowcode_platform.schema.fields import (
     FieldDef,
 )
 from lowcode_platform.schema.regions import load_regions
-from lowcode_platform.schema.validators import FORMAT_CHECKER
+from lowcode_platform.schema.validators import FORMAT_CHECKER, pattern_search
 
 Check = Callable[[Any], bool]
 
@@ -47,7 +46,7 @@ def _between(f: FieldDef, limit: int, kind: Check) -> Check:
 def _string(f: FieldDef, max_length: int | None, pattern: str | None = None, fmt: str | None = None) -> Check:
     low = f.min_length if f.min_length is not None else (1 if f.required else 0)
     high = f.max_length or max_length
-    search = re.compile(pattern).search if pattern else None
+    search = pattern_search(pattern) if pattern else None
 
     def check(v: Any) -> bool:
         return (isinstance(v, str) and low <= len(v) and (high is None or len(v) <= high)

@@ -21,7 +21,9 @@ from lowcode_platform.schema.regions import load_regions
 # newline, JavaScript's does not; the lookahead makes both refuse "13812345678\n".
 ID_PATTERN = r"^[0-9a-z]{26}$(?!\n)"
 PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|\+[1-9][0-9]{6,14})$(?!\n)"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$(?!\n)"
+# The address syntax JSON Schema clients check `format: email` with (ajv-formats' "full" mode), so that a
+# browser and the server accept the same addresses.
+EMAIL_PATTERN = (r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$(?!\n)"
 DEFAULT_MAX_LENGTH = {"text": 255, "long_text": 10000}
 JS_SAFE_INTEGER = 2**53 - 1
@@ -143,11 +145,15 @@ def normalize_datetime(value: Any) -> Any:
 
 
 def _normalize_integer(value: Any) -> Any:
-    return int(value) if isinstance(value, (int, Decimal)) and not isinstance(value, bool) else value
+    """A whole number as int; anything else unchanged, for validation to refuse (12.5 is not 12)."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return value
 
 
 def _normalize_money(value: Any) -> Any:
-    if isinstance(value, dict) and isinstance(value.get("amount"), (int, Decimal)):
+    """Money with its parts in order; anything else (an extra key too) unchanged, for validation to refuse."""
+    if isinstance(value, dict) and set(value) <= {"amount", "currency"} and isinstance(value.get("amount"), (int, Decimal)):
         return {"amount": value["amount"], "currency": value.get("currency")}
     return value
 

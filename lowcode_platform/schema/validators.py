@@ -7,7 +7,9 @@ with the same validator and format checker would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +29,38 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return Draft202012Validator.TYPE_CHECKER.is_type(instance, "integer")
 
 
+@functools.lru_cache(maxsize=1024)
+def pattern_search(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    """`search` for a JSON Schema pattern with ECMAScript's meaning of `$`: the end of the text only.
+
+    Python's `$` also matches before a final newline, so "abc\n" would pass `^abc$` here and fail in a
+    browser. Every unescaped `$` outside a character class becomes `\\Z`.
+    """
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out)).search
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and pattern_search(pattern)(instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 PlatformValidator = extend(
     Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 

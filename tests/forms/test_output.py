@@ -186,17 +186,17 @@ def test_ui_order_is_the_form_order(purpose: str, role: str, order: list[str]) -
     ("customer", "reference", "text"),
 ])
 def test_widgets_map_to_react_jsonschema_form(field: str, widget: str, ui_widget: str) -> None:
-    """Each platform widget maps to its react-jsonschema-form widget; `ui:options.widget` keeps the platform's."""
+    """Each platform widget maps to its react-jsonschema-form widget; `ui:options.platformWidget` keeps the platform's."""
     ui = document_of(config=one_field_config({"field": field, "widget": widget}))["uiSchema"][field]
     assert ui["ui:widget"] == ui_widget == RJSF_WIDGETS[widget]
-    assert ui["ui:options"]["widget"] == widget
+    assert ui["ui:options"]["platformWidget"] == widget
     assert ui["ui:options"].get("inputType") == ("tel" if widget == "phone" else None)
 
 
 def test_default_widgets_are_used_when_the_form_names_none() -> None:
     """A bare field key gets its type's default widget."""
     ui = document_of()["uiSchema"]
-    assert {k: ui[k]["ui:options"]["widget"] for k in ("name", "email", "notes", "status", "employees", "customer")} == {
+    assert {k: ui[k]["ui:options"]["platformWidget"] for k in ("name", "email", "notes", "status", "employees", "customer")} == {
         "name": "text", "email": "email", "notes": "textarea", "status": "select", "employees": "number",
         "customer": "reference"}
 
@@ -207,13 +207,13 @@ def test_money_and_region_get_widgets_for_their_parts() -> None:
     assert "ui:widget" not in ui["budget"] and "ui:widget" not in ui["region"]
     assert (ui["budget"]["amount"], ui["budget"]["currency"]) == ({"ui:widget": "updown"}, {"ui:widget": "select"})
     assert (ui["region"]["province"], ui["region"]["city"]) == ({"ui:widget": "select"}, {"ui:widget": "text"})
-    assert ui["budget"]["ui:options"]["widget"] == "money" and ui["region"]["ui:options"]["widget"] == "region"
+    assert ui["budget"]["ui:options"]["platformWidget"] == "money" and ui["region"]["ui:options"]["platformWidget"] == "region"
 
 
 def test_reference_fields_name_their_entity_and_spans_are_kept() -> None:
     """A reference field's options name the entity it points to; every field's options carry its span."""
     ui = document_of()["uiSchema"]
-    assert ui["customer"]["ui:options"] == {"widget": "reference", "span": 1, "entity": "customer"}
+    assert ui["customer"]["ui:options"] == {"platformWidget": "reference", "span": 1, "entity": "customer"}
     assert ui["name"]["ui:options"]["span"] == 2
 
 

@@ -148,8 +148,8 @@ REJECTED = [
     ("email", "alice.example.com", "/email", "format"),
     ("email", "alice@example", "/email", "pattern"),
     ("site", "ftp://example.com", "/site", "pattern"),
-    ("site", "example.com", "/site", "pattern"),
-    ("site", "http://exa mple.com", "/site", "pattern"),
+    ("site", "example.com", "/site", "format"),  # not a URI (no scheme)
+    ("site", "http://exa mple.com", "/site", "format"),  # a space is not allowed in a URI
     ("due", "2026-02-30", "/due", "format"),
     ("due", "20260102", "/due", "format"),
     ("met_at", "2026-01-02T03:04:05", "/met_at", "format"),
