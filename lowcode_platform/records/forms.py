@@ -40,6 +40,10 @@ def derived_values(system: Mapping[str, Any], now: datetime, timezone: str) -> d
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _field_of(pointer: str) -> str:
+    return pointer.split("/")[1] if pointer.count("/") else ""
+
+
 class FormService:
     """The forms of one tenant as one actor uses them."""
 
@@ -121,9 +125,9 @@ class FormService:
             return submission
         # the record's own schema errors too, so that one answer lists everything to correct
         after = {k: v for k, v in {**before, **submission.data}.items() if v is not None}
-        seen = {(e.pointer, e.code) for e in submission.errors}
+        seen = {_field_of(e.pointer) for e in submission.errors}  # one field, one kind of complaint
         extra = [e for e in entity.iter_record_errors(normalized(entity, entity.with_defaults(after)))
-                 if (e.pointer, e.code) not in seen]
+                 if _field_of(e.pointer) not in seen]
         return Submission(submission.data, submission.errors + extra)
 
     def create(self, entity_key: str, purpose: str, body: Any) -> RecordView:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from lowcode_platform.schema.fields import (
+    DATETIME_PATTERN,
     DECIMAL_LIMIT,
     DEFAULT_MAX_LENGTH,
     EMAIL_PATTERN,
@@ -98,7 +99,7 @@ def _field_check(f: FieldDef) -> Check | None:
         "money": lambda: _money(f),
         "boolean": lambda: lambda v: isinstance(v, bool),
         "date": lambda: _string(f, None, fmt="date"),
-        "datetime": lambda: _string(f, None, fmt="date-time"),
+        "datetime": lambda: _string(f, None, DATETIME_PATTERN, "date-time"),
         "enum": lambda: (lambda allowed: lambda v: isinstance(v, str) and v in allowed)(_options(f)),
         "multi_enum": lambda: _multi(f),
         "email": lambda: _string(f, 254, EMAIL_PATTERN, "email"),

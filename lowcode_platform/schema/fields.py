@@ -25,6 +25,10 @@ PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|\+[1-9][0-9]{6,14})$(?!\n)"
 # browser and the server accept the same addresses.
 EMAIL_PATTERN = (r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$(?!\n)"
+# RFC 3339 as the server checks it. Clients whose `date-time` format is looser (ajv-formats 2.x takes
+# a missing zone, a space for "T", "+0800" or "+24:00") then still agree with the server.
+DATETIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+                    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
 DEFAULT_MAX_LENGTH = {"text": 255, "long_text": 10000}
 JS_SAFE_INTEGER = 2**53 - 1
 DECIMAL_LIMIT = 10**15
@@ -193,7 +197,8 @@ FIELD_TYPES: Mapping[str, FieldType] = MappingProxyType(
             FieldType("boolean", frozenset(), lambda f, loc: {"type": "boolean"}, "boolean"),
             FieldType("date", frozenset(), lambda f, loc: {"type": "string", "format": "date"}, "text", True),
             FieldType(
-                "datetime", frozenset(), lambda f, loc: {"type": "string", "format": "date-time"}, "text", True,
+                "datetime", frozenset(),
+                lambda f, loc: {"type": "string", "format": "date-time", "pattern": DATETIME_PATTERN}, "text", True,
                 normalize=normalize_datetime,
             ),
             FieldType("enum", frozenset({"options"}), lambda f, loc: {"type": "string", "oneOf": _one_of(f.options, loc)}, "text"),

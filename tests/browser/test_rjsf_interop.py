@@ -225,9 +225,13 @@ CASES: list[tuple[str, str, str, dict[str, Any], bool]] = [
     ("opportunity-unknown-product-line", "opportunity", "admin", {**OPPORTUNITY, "product_lines": ["cloud"]}, False),
     ("activity-good-minimal", "activity", "admin", ACTIVITY, True),
     ("activity-good-full", "activity", "admin", FULL["activity"], True),
-    # Left out: date-times that RJSF 5's ajv-formats 2.x accepts and RFC 3339 (and the server) refuses: no
-    # time zone ("2026-03-01T10:00:00": its zone is optional, ajv-validator/ajv-formats#54, fixed in 3.x),
-    # a space for the "T", an offset without its colon ("+0800") or minutes ("+08"), or out of range ("+24:00").
+    # Date-times that RJSF 5's ajv-formats 2.x takes as `date-time` (ajv-validator/ajv-formats#54) and RFC 3339
+    # refuses: the schema's `pattern` makes both refuse them.
+    *[(f"activity-date-time-{name}", "activity", "admin", {**ACTIVITY, "happened_at": text}, False)
+      for name, text in [("without-zone", "2026-03-01T10:00:00"), ("with-space", "2026-03-01 10:00:00Z"),
+                         ("offset-without-colon", "2026-03-01T10:00:00+0800"), ("offset-hours-only", "2026-03-01T10:00:00+08"),
+                         ("offset-out-of-range", "2026-03-01T10:00:00+24:00"), ("leap-second", "2016-12-31T23:59:60Z")]],
+    ("activity-date-time-with-fraction", "activity", "admin", {**ACTIVITY, "happened_at": "2026-03-01T10:00:00.250Z"}, True),
     ("activity-date-time-with-offset", "activity", "admin", {**ACTIVITY, "happened_at": "2026-03-01T10:00:00+08:00"}, True),
     ("activity-date-as-date-time", "activity", "admin", {**ACTIVITY, "happened_at": "2026-03-01"}, False),
     ("activity-duration-fraction", "activity", "admin", {**ACTIVITY, "duration_minutes": 12.5}, False),
