@@ -52,6 +52,13 @@ def escape_pointer_token(token: object) -> str:
     return str(token).replace("~", "~0").replace("/", "~1")
 
 
+def field_of(pointer: str) -> str:
+    """The first token of a pointer (the field a record error is about), unescaped; "" for the root."""
+    if not pointer.startswith("/"):
+        return ""
+    return pointer.split("/")[1].replace("~1", "/").replace("~0", "~")
+
+
 def pointer_of(path: Iterable[object]) -> str:
     """The JSON pointer of a path of keys and indexes (`("a", 0)` -> `/a/0`)."""
     return "".join("/" + escape_pointer_token(token) for token in path)

@@ -153,6 +153,7 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "en": "{field!r} is not a field of this form",
         "zh": "{field!r} 不是此表单中的字段",
     },
+    "create_form_id": {"en": "a create form shows no record: leave out id", "zh": "创建表单不显示记录：请去掉 id"},
     "unknown_form": {"en": "no form {form!r} for this entity", "zh": "此实体没有表单 {form!r}"},
     "form_purpose": {
         "en": "a {form} form cannot be submitted to {purpose} a record",

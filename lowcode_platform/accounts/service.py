@@ -142,7 +142,12 @@ class TokenCache:
 def authenticate(session: Session, cache: ConfigCache, token: str,
                  tokens: TokenCache | None = None) -> tuple[Actor, TenantConfig] | None:
     """The actor a bearer token stands for and their tenant's active config, or None."""
-    token_hash = hash_token(token)
+    return authenticate_hash(session, cache, hash_token(token), tokens)
+
+
+def authenticate_hash(session: Session, cache: ConfigCache, token_hash: str,
+                      tokens: TokenCache | None = None) -> tuple[Actor, TenantConfig] | None:
+    """`authenticate` by the token's hash (what a web session keeps instead of the token)."""
     row = tokens.get(token_hash) if tokens else None
     if row is None:
         row = session.connection().execute(_BY_TOKEN, {"token_hash": token_hash}).first()
@@ -155,6 +160,13 @@ def authenticate(session: Session, cache: ConfigCache, token: str,
     if role is None:  # the role left the config: the user keeps no rights
         return None
     return Actor(row.tenant_id, row.id, row.name, role, row.team_id), config
+
+
+def list_users(session: Session, tenant_id: str, limit: int) -> list[tuple[str, str]]:
+    """(id, name) of up to `limit` active users of a tenant, by name: a user picker's options."""
+    rows = session.execute(select(User.id, User.name).where(User.tenant_id == tenant_id, User.active.is_(True))
+                           .order_by(User.name, User.id).limit(limit))
+    return [(row.id, row.name) for row in rows]
 
 
 def team_owner_ids(actor: Actor) -> Select[tuple[str]]:

@@ -53,6 +53,7 @@ class FormField:
     computed: bool = False  # computed fields are always read-only
 
     def rules(self) -> Iterator[tuple[str, FormRule]]:
+        """(`visible_if` | `required_if` | `readonly_if`, rule) for each condition the field has."""
         for name in CONDITIONS:
             rule = getattr(self, name)
             if rule is not None:
@@ -93,6 +94,11 @@ class FormDef:
         return [f for f in self.fields.values() if role not in f.hidden_for]
 
 
+def is_readonly(form: FormDef, field: FormField, role: str, masked: frozenset[str]) -> bool:
+    """Whether `role` may never change `field` on this form (its `readonly_if` aside)."""
+    return form.readonly or field.computed or role in field.readonly_for or field.key in masked
+
+
 @dataclass(frozen=True)
 class TenantForms:
     """Every form of a tenant by (entity, purpose); `create`, `edit` and `view` exist for every entity."""
@@ -100,9 +106,11 @@ class TenantForms:
     forms: Mapping[tuple[str, str], FormDef] = field(default_factory=dict)
 
     def get(self, entity: str, purpose: str) -> FormDef | None:
+        """The form of `entity` for `purpose`, or None."""
         return self.forms.get((entity, purpose))
 
     def of(self, entity: str) -> list[FormDef]:
+        """Every form of `entity`: those its config defines, in their order, then the defaults it lacked."""
         return [f for (e, _), f in self.forms.items() if e == entity]
 
 

@@ -13,18 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lowcode_platform.forms.definition import FormDef, FormField
+from lowcode_platform.forms.definition import FormDef, FormField, is_readonly
 from lowcode_platform.forms.widgets import RJSF_WIDGETS
 from lowcode_platform.rules.javascript import browser_condition, browser_value, condition_environment
 from lowcode_platform.rules.scope import Scope
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.entities import JSON_SCHEMA_DIALECT
 from lowcode_platform.schema.fields import FieldDef, field_schema
-
-
-def is_readonly(form: FormDef, field: FormField, role: str, masked: frozenset[str]) -> bool:
-    """Whether `role` may never change `field` on this form (its `readonly_if` aside)."""
-    return form.readonly or field.computed or role in field.readonly_for or field.key in masked
 
 
 def always_required(field: FormField, field_def: FieldDef) -> bool:

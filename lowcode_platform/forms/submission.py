@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
-from lowcode_platform.forms.definition import FormDef, FormField, FormRule
-from lowcode_platform.forms.output import is_readonly
+from lowcode_platform.forms.definition import FormDef, FormField, FormRule, is_readonly
 from lowcode_platform.rules.python import Facts
 from lowcode_platform.schema import EntityDef
 
@@ -37,6 +36,8 @@ class Submission:
 
 @dataclass(frozen=True)
 class FieldState:
+    """How a field shows on a record: whether it is visible, read-only and required."""
+
     visible: bool
     readonly: bool
     required: bool

@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from lowcode_platform.errors import MalformedRequestError, NotFoundError, RecordInvalidError, detail
+from lowcode_platform.errors import (
+    MalformedRequestError,
+    NotFoundError,
+    RecordInvalidError,
+    detail,
+    field_of,
+    parameter_error,
+)
 from lowcode_platform.forms.definition import PURPOSES, FormDef
 from lowcode_platform.forms.output import form_document
 from lowcode_platform.forms.submission import FieldState, Submission, check_submission, field_state
@@ -40,10 +47,6 @@ def derived_values(system: Mapping[str, Any], now: datetime, timezone: str) -> d
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _field_of(pointer: str) -> str:
-    return pointer.split("/")[1] if pointer.count("/") else ""
-
-
 class FormService:
     """The forms of one tenant as one actor uses them."""
 
@@ -59,7 +62,8 @@ class FormService:
                 if role.permission(entity).allows(ACTIONS.get(form.purpose, "read"))]
 
     def form(self, entity_key: str, purpose: str) -> tuple[EntityDef, FormDef]:
-        entity, _ = self.records._allowed(entity_key, ACTIONS.get(purpose, "read"))
+        """The entity and its form for `purpose`, if the caller's role may use it (else 403 or 404)."""
+        entity, _ = self.records.allowed(entity_key, ACTIONS.get(purpose, "read"))
         form = self.config.forms.get(entity_key, purpose)
         if form is None:
             raise NotFoundError(f"{entity_key} has no form {purpose!r}", [detail("", "unknown_form", form=purpose)])
@@ -74,9 +78,9 @@ class FormService:
             masked: frozenset[str] = frozenset()
             values = entity.with_defaults({})
         else:
-            row = self._load(entity_key, purpose, record_id)
+            row = self._record(entity_key, purpose, record_id)
             system = system_values(row)
-            system["owner_team"] = self.records._team_of(row.owner_id)
+            system["owner_team"] = self.records.team_of(row.owner_id)
             values, masked_keys = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
             masked = frozenset(masked_keys)
         withheld = masked | {f.key for f in form.fields.values() if self.actor.role.key in f.hidden_for}
@@ -93,7 +97,7 @@ class FormService:
         if record_id is None:
             before, system, masked = entity.with_defaults({}), self._new_system(self.records.clock()), frozenset()
         else:
-            row = self._load(entity_key, purpose, record_id)
+            row = self._record(entity_key, purpose, record_id)
             before, system = dict(row.data), system_values(row)
             masked = frozenset(visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))[1])
         after = {k: v for k, v in {**before, **(submitted or {})}.items() if v is not None}
@@ -105,7 +109,7 @@ class FormService:
     def check(self, entity_key: str, purpose: str, body: Any, record_id: str | None = None) -> Submission:
         """What the form makes of `body` (a create, or an edit of `record_id`), without writing anything."""
         entity, form = self._submittable(entity_key, purpose, "create" if record_id is None else "edit")
-        body = self.records._object(body)
+        body = self.records.as_object(body)
         now = self.records.clock()
         role = self.actor.role.key
         if record_id is None:
@@ -114,7 +118,7 @@ class FormService:
                                           facts_of=lambda data: self._facts(entity, data, system), now=now)
             before: dict[str, Any] = {}
         else:
-            row = self._load(entity_key, purpose, record_id)
+            row = self._record(entity_key, purpose, record_id)
             shown, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
             stored = system_values(row)
             submission = check_submission(form, entity, role, body, before=row.data,
@@ -125,9 +129,9 @@ class FormService:
             return submission
         # the record's own schema errors too, so that one answer lists everything to correct
         after = {k: v for k, v in {**before, **submission.data}.items() if v is not None}
-        seen = {_field_of(e.pointer) for e in submission.errors}  # one field, one kind of complaint
+        seen = {field_of(e.pointer) for e in submission.errors}  # one field, one kind of complaint
         extra = [e for e in entity.iter_record_errors(normalized(entity, entity.with_defaults(after)))
-                 if _field_of(e.pointer) not in seen]
+                 if field_of(e.pointer) not in seen]
         return Submission(submission.data, submission.errors + extra)
 
     def create(self, entity_key: str, purpose: str, body: Any) -> RecordView:
@@ -149,12 +153,16 @@ class FormService:
             raise MalformedRequestError(f"a {purpose} form cannot be submitted to {kind} a record",
                                         [detail("", "form_purpose", form=purpose, purpose=kind)])
         entity, form = self.form(entity_key, purpose)
-        self.records._allowed(entity_key, ACTIONS[kind])
+        self.records.allowed(entity_key, ACTIONS[kind])
         return entity, form
 
-    def _load(self, entity_key: str, purpose: str, record_id: str) -> Record:
-        entity, permission = self.records._allowed(entity_key, ACTIONS.get(purpose, "read"))
-        return self.records._load(entity, permission, record_id)
+    def _record(self, entity_key: str, purpose: str, record_id: str) -> Record:
+        """A record the form shows: the caller must be allowed to read it and to do what the purpose does."""
+        if purpose == "create":
+            raise MalformedRequestError("a create form shows no record", [parameter_error("id", "create_form_id")])
+        self.records.load(*self.records.allowed(entity_key, "read"), record_id)
+        entity, permission = self.records.allowed(entity_key, ACTIONS.get(purpose, "read"))
+        return self.records.load(entity, permission, record_id)
 
     def _new_system(self, now: datetime) -> dict[str, Any]:
         return {"owner": self.actor.user_id, "owner_team": self.actor.team_id, "stage": None, "pool": None,

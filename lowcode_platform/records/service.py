@@ -145,12 +145,12 @@ class RecordService:
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, entity_key: str, record_id: str, *, include_deleted: bool = False) -> RecordView:
-        entity, permission = self._allowed(entity_key, "read")
-        return self._view(entity, self._load(entity, permission, record_id, include_deleted=include_deleted))
+        entity, permission = self.allowed(entity_key, "read")
+        return self._view(entity, self.load(entity, permission, record_id, include_deleted=include_deleted))
 
     def list(self, entity_key: str, args: Mapping[str, str]) -> Page:
         """One page of records matching the filters in `args` (query parameters)."""
-        entity, permission = self._allowed(entity_key, "read")
+        entity, permission = self.allowed(entity_key, "read")
         query = parse_list_query(entity, args, pii_visible=self.actor.role.pii == "all",
                                  scope=self.config.rules.scopes[entity.key], now=self.clock())
         order, seek = order_and_seek(entity, query)
@@ -166,18 +166,29 @@ class RecordService:
         return Page([self._view(entity, row) for row in rows], cursor)
 
     def choices(self, entity_key: str, limit: int) -> list[tuple[str, str]]:
-        """(id, title) of up to `limit` live records the actor may read, by title: a picker's options."""
-        entity, permission = self._allowed(entity_key, "read")
-        title = json_field(entity.title_field, "text") if entity.title_field else Record.id
+        """(id, title) of up to `limit` live records the actor may read, by title: a picker's options.
+
+        A pii title is masked as the record's other views mask it."""
+        entity, permission = self.allowed(entity_key, "read")
+        field = entity.fields.get(entity.title_field or "")
+        title = json_field(field.key, "text") if field else Record.id
         rows = self.session.execute(
-            select(Record.id, title).where(*self._visible(entity, permission), Record.deleted_at.is_(None))
+            select(Record.id, title, Record.owner_id)
+            .where(*self._visible(entity, permission), Record.deleted_at.is_(None))
             .order_by(title, Record.id).limit(limit))
-        return [(row[0], row[1] if row[1] is not None else row[0]) for row in rows]
+        options = []
+        for record_id, text, owner_id in rows:
+            if text is None:
+                text = record_id
+            elif field is not None and field.pii and not sees_pii(self.actor, owner_id):
+                text = field.kind.mask(text)
+            options.append((record_id, str(text)))
+        return options
 
     def history(self, entity_key: str, record_id: str) -> list[dict[str, Any]]:
         """The audit rows of a record, oldest first, masked as the record would be."""
-        entity, permission = self._allowed(entity_key, "read")
-        row = self._load(entity, permission, record_id, include_deleted=True)
+        entity, permission = self.allowed(entity_key, "read")
+        row = self.load(entity, permission, record_id, include_deleted=True)
         unmasked = sees_pii(self.actor, row.owner_id)
         entries = self.session.scalars(
             select(AuditEntry)
@@ -194,8 +205,8 @@ class RecordService:
 
     @_transaction
     def create(self, entity_key: str, body: Any) -> RecordView:
-        entity, _ = self._allowed(entity_key, "create")
-        row, events = self.insert(entity, self._object(body), self.actor.user_id, self.clock())
+        entity, _ = self.allowed(entity_key, "create")
+        row, events = self.insert(entity, self.as_object(body), self.actor.user_id, self.clock())
         if self.automations.run(events) and row.id in self.automations.changed:
             return self._view(entity, self.load_any(entity, row.id))
         return self._view(entity, row)
@@ -203,10 +214,10 @@ class RecordService:
     @_transaction
     def update(self, entity_key: str, record_id: str, patch: Any, expected_version: int) -> RecordView:
         """Apply a JSON merge patch (`null` removes a field) to the record at `expected_version`."""
-        entity, permission = self._allowed(entity_key, "update")
-        row = self._load(entity, permission, record_id)
+        entity, permission = self.allowed(entity_key, "update")
+        row = self.load(entity, permission, record_id)
         self._expect(row, expected_version)
-        patch = self._object(patch)
+        patch = self.as_object(patch)
         unknown = [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where=NOWHERE)
                    for k in patch if k not in entity.fields]
         if unknown:
@@ -272,10 +283,10 @@ class RecordService:
 
     def load_any(self, entity: EntityDef, record_id: str) -> Record:
         """A live record of this tenant, whoever owns it (for automations, which act for the tenant)."""
-        return self._load(entity, FULL_PERMISSION, record_id)
+        return self.load(entity, FULL_PERMISSION, record_id)
 
     def facts(self, entity: EntityDef, data: Mapping[str, Any], system: Mapping[str, Any]) -> RecordFacts:
-        return RecordFacts(data, system, self._team_of)
+        return RecordFacts(data, system, self.team_of)
 
     def _log_activity(self, entity: EntityDef, data: Mapping[str, Any], now: datetime, depth: int) -> list[Event]:
         """Stamp the records an activity names with its time; each gets an `activity.logged` event."""
@@ -294,7 +305,7 @@ class RecordService:
             events.append(Event("activity.logged", target.key, record_id, frozenset(), depth))
         return events
 
-    def _team_of(self, user_id: str | None) -> str | None:
+    def team_of(self, user_id: str | None) -> str | None:
         if user_id is None:
             return None
         return self.session.scalar(select(User.team_id).where(User.tenant_id == self.actor.tenant_id,
@@ -303,8 +314,8 @@ class RecordService:
     @_transaction
     def delete(self, entity_key: str, record_id: str, expected_version: int | None) -> RecordView:
         """Soft-delete: the record leaves lists and frees its unique values, and can be restored."""
-        entity, permission = self._allowed(entity_key, "delete")
-        row = self._load(entity, permission, record_id)
+        entity, permission = self.allowed(entity_key, "delete")
+        row = self.load(entity, permission, record_id)
         version = row.version if expected_version is None else expected_version
         self._expect(row, version)
         now = self.clock()
@@ -316,8 +327,8 @@ class RecordService:
 
     @_transaction
     def restore(self, entity_key: str, record_id: str) -> RecordView:
-        entity, permission = self._allowed(entity_key, "delete")
-        row = self._load(entity, permission, record_id, include_deleted=True)
+        entity, permission = self.allowed(entity_key, "delete")
+        row = self.load(entity, permission, record_id, include_deleted=True)
         if row.deleted_at is None:
             raise ConflictError("the record is not deleted", [detail("", "not_deleted")])
         now = self.clock()
@@ -328,7 +339,7 @@ class RecordService:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _allowed(self, entity_key: str, action: str) -> tuple[EntityDef, Permission]:
+    def allowed(self, entity_key: str, action: str) -> tuple[EntityDef, Permission]:
         entity = self.config.entities.get(entity_key)
         if entity is None:
             raise NotFoundError(f"unknown entity {entity_key!r}", [detail("", "unknown_entity", entity=entity_key)])
@@ -350,7 +361,7 @@ class RecordService:
             clauses.append(Record.owner_id.in_(self._team_owners))
         return clauses
 
-    def _load(self, entity: EntityDef, permission: Permission, record_id: str, *,
+    def load(self, entity: EntityDef, permission: Permission, record_id: str, *,
               include_deleted: bool = False) -> Record:
         statement = select(Record).where(*self._visible(entity, permission), Record.id == record_id)
         if not include_deleted:
@@ -365,7 +376,7 @@ class RecordService:
         return RecordView(row, data, masked)
 
     @staticmethod
-    def _object(body: Any) -> dict[str, Any]:
+    def as_object(body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise RecordInvalidError("the body must be a JSON object", [detail("", "body_not_object")])
         return body

@@ -1,7 +1,8 @@
 """Per-request state of the web pages: the signed-in user (a token kept in the session cookie), CSRF, language.
 
 The API authenticates each request by its bearer token and takes no cookies, so a cookie can never act
-on the API's behalf; the pages take the cookie and refuse a form post without the session's CSRF token.
+on the API's behalf; the cookie keeps only the token's hash. The pages take the cookie and refuse a form
+post without the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from flask import current_app, g, request, session
 from sqlalchemy.orm import Session
 
 from lowcode_platform.accounts.actor import Actor
-from lowcode_platform.accounts.service import authenticate
+from lowcode_platform.accounts.service import authenticate, authenticate_hash
+from lowcode_platform.accounts.tokens import hash_token
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.storage.engine import scope_to_tenant
 
 LOCALES = ("en", "zh")
 
 
-class SignInRequired(Exception):
+class SignInRequiredError(Exception):
     """No one, or a token no longer valid, is signed in: the page sends the browser to sign in."""
 
 
@@ -32,6 +34,8 @@ class CsrfError(Exception):
 
 @dataclass(frozen=True)
 class WebCaller:
+    """The signed-in user, their tenant's config, and the request's session."""
+
     actor: Actor
     config: TenantConfig
     session: Session
@@ -42,12 +46,14 @@ def _platform() -> Any:
 
 
 def db_session() -> Session:
+    """The request's session for the pages, opened on first use (a write transaction for a POST)."""
     if "web_session" not in g:
         g.web_session = _platform().open_session(write=request.method == "POST")
     return g.web_session
 
 
 def close_session(_error: BaseException | None = None) -> None:
+    """Close the request's session, if one was opened."""
     opened = g.pop("web_session", None)
     if opened is not None:
         opened.close()
@@ -59,14 +65,16 @@ def find_user(token: str) -> tuple[Actor, TenantConfig] | None:
 
 
 def web_caller() -> WebCaller:
-    """The signed-in user, or `SignInRequired`."""
+    """The signed-in user, or `SignInRequiredError`."""
     if "web_caller" in g:
         return g.web_caller
-    token = session.get("token")
-    found = find_user(token) if isinstance(token, str) else None
+    token_hash = session.get("token_hash")
+    found = None
+    if isinstance(token_hash, str):
+        found = authenticate_hash(db_session(), _platform().config_cache, token_hash, _platform().token_cache)
     if found is None:
-        session.pop("token", None)
-        raise SignInRequired()
+        session.pop("token_hash", None)
+        raise SignInRequiredError()
     actor, config = found
     scope_to_tenant(db_session(), actor.tenant_id)
     g.web_caller = WebCaller(actor, config, db_session())
@@ -79,7 +87,7 @@ def sign_in(token: str) -> None:
     session.clear()
     if locale in LOCALES:
         session["locale"] = locale
-    session["token"] = token
+    session["token_hash"] = hash_token(token)  # the cookie never carries the API token itself
     session["csrf"] = secrets.token_urlsafe(32)
 
 

@@ -6,23 +6,23 @@ the same form check and record service as `POST /api/v1/records/{entity}?form=cr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from markupsafe import Markup
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from lowcode_platform import jsonutil
-from lowcode_platform.errors import ErrorDetail, PlatformError, detail
+from lowcode_platform.accounts.service import list_users
+from lowcode_platform.errors import ErrorDetail, PlatformError, detail, field_of
 from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.regions import load_regions
-from lowcode_platform.storage.tables import User
 from lowcode_platform.web.context import (
     CsrfError,
-    SignInRequired,
+    SignInRequiredError,
     WebCaller,
     check_csrf,
     close_session,
@@ -33,7 +33,7 @@ from lowcode_platform.web.context import (
     web_caller,
 )
 from lowcode_platform.web.display import list_columns, show_value
-from lowcode_platform.web.formdata import input_name, input_values, posted_values, read_form
+from lowcode_platform.web.formdata import changed_values, input_name, input_values, posted_values, read_form
 from lowcode_platform.web.texts import text
 
 bp = Blueprint("web", __name__, url_prefix="/web", template_folder="templates", static_folder="static")
@@ -42,6 +42,7 @@ bp.app_template_global("t")(text)
 bp.app_template_global("csrf_token")(csrf_token)
 bp.app_template_global("input_name")(input_name)
 PAGE_SIZE = 50
+VERSION = re.compile(r"[0-9]{1,18}")
 PICKER_SIZE = 200
 
 
@@ -49,8 +50,8 @@ def _error_page(status: int, message: str) -> Any:
     return render_template("web/error.html", locale=page_locale(), message=message, status=status), status
 
 
-@bp.errorhandler(SignInRequired)
-def _signed_out(_error: SignInRequired) -> Any:
+@bp.errorhandler(SignInRequiredError)
+def _signed_out(_error: SignInRequiredError) -> Any:
     return redirect(url_for("web.sign_in_page"), 303)
 
 
@@ -62,7 +63,9 @@ def _csrf_error(_error: CsrfError) -> Any:
 @bp.errorhandler(PlatformError)
 def _platform_error(error: PlatformError) -> Any:
     key = {403: "forbidden", 404: "not_found"}.get(error.status)
-    return _error_page(error.status, text(key, page_locale()) if key else error.message)
+    locale = page_locale()
+    message = text(key, locale) if key else "; ".join(e.message_in(locale) for e in error.details) or error.message
+    return _error_page(error.status, message)
 
 
 def _services(who: WebCaller) -> tuple[RecordService, FormService]:
@@ -90,32 +93,28 @@ def _choices(who: WebCaller, records: RecordService, entity: EntityDef, keys: li
     for key in keys:
         field = entity.fields[key]
         if field.type == "user":
-            users = who.session.execute(select(User.id, User.name).where(User.tenant_id == who.actor.tenant_id)
-                                        .order_by(User.name).limit(PICKER_SIZE))
-            found[key] = [(u.id, u.name) for u in users]
+            found[key] = list_users(who.session, who.actor.tenant_id, PICKER_SIZE)
         elif field.type == "reference" and field.entity:
             if who.actor.role.permission(field.entity).allows("read"):
                 found[key] = records.choices(field.entity, PICKER_SIZE)
     return found
 
 
-def _field_of(error: ErrorDetail) -> str:
-    return error.pointer.split("/")[1] if error.pointer.count("/") >= 1 else ""
-
-
 def _other_errors(found: list[ErrorDetail], unreadable: list[ErrorDetail]) -> list[ErrorDetail]:
     """The form's errors about fields other than those whose input could not be read."""
-    skip = {_field_of(e) for e in unreadable}
-    return [e for e in found if _field_of(e) not in skip]
+    skip = {field_of(e.pointer) for e in unreadable}
+    return [e for e in found if field_of(e.pointer) not in skip]
 
 
-def _errors_by_field(details: list[ErrorDetail], locale: str) -> tuple[dict[str, list[str]], list[str]]:
-    """Messages by the field their pointer starts with; the rest (the record, the version) for the page."""
+def _errors_by_field(details: list[ErrorDetail], locale: str,
+                     shown: set[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Messages by the shown field their pointer starts with; the rest (the record, the version, fields not
+    on the page) for the top of the page."""
     by_field: dict[str, list[str]] = {}
     general: list[str] = []
     for error in details:
-        head = _field_of(error).replace("~1", "/").replace("~0", "~")
-        if head and head != "version":
+        head = field_of(error.pointer)
+        if head in shown:
             by_field.setdefault(head, []).append(error.message_in(locale))
         else:
             general.append(error.message_in(locale))
@@ -171,8 +170,8 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
     """The form page; `values` fill the inputs, `submitted` (parsed) decide which fields show."""
     locale = page_locale()
     document = forms.document(entity.key, purpose, locale, record_id)
-    by_field, general = _errors_by_field(errors, locale)
     states = forms.field_states(entity.key, purpose, submitted, record_id)
+    by_field, general = _errors_by_field(errors, locale, {k for k, state in states.items() if state.visible})
     keys = list(document["uiSchema"]["ui:order"])
     return render_template(
         "web/form.html", locale=locale, who=who, entity=entity, purpose=purpose, document=document,
@@ -184,50 +183,52 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
     ), status
 
 
-@bp.route("/<entity>/new", methods=["GET", "POST"])
-def create_page(entity: str) -> Any:
+def _form_page(entity: str, purpose: str, record_id: str | None) -> Any:
+    """GET: the form, filled with the record (or the defaults). POST: check and save, or show it again with
+    what was typed and every error next to its field."""
     who = web_caller()
     records, forms = _services(who)
-    definition, form = forms.form(entity, "create")
+    definition, form = forms.form(entity, purpose)
     fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
+    zone = who.config.timezone
+    if record_id is None:
+        stored, version = definition.with_defaults({}), None
+    else:
+        view = records.get(entity, record_id)
+        stored, version = view.data, view.row.version
+    shown = input_values(fields, stored, zone)
     if request.method == "GET":
-        return _render_form(who, forms, definition, "create", record_id=None, version=None, errors=[],
-                            values=input_values(fields, definition.with_defaults({}), who.config.timezone))
+        return _render_form(who, forms, definition, purpose, record_id=record_id, version=version, errors=[],
+                            values=shown)
     check_csrf()
-    data, errors = read_form(fields, request.form, who.config.timezone, editing=False)
+    posted_version = request.form.get("version", "")
+    version = int(posted_version) if VERSION.fullmatch(posted_version) else None
+    data, errors = read_form(fields, request.form, zone, editing=record_id is not None)
+    if record_id is not None:
+        data = changed_values(fields, data, stored)
+    states = forms.field_states(entity, purpose, data, record_id)
+    errors = [e for e in errors if (state := states.get(field_of(e.pointer))) is None or state.visible]  # a hidden field's input is not used
     if errors:
-        errors += _other_errors(forms.check(entity, "create", data).errors, errors)
+        errors += _other_errors(forms.check(entity, purpose, data, record_id).errors, errors)
     else:
         try:
-            forms.create(entity, "create", data)
+            if record_id is None:
+                forms.create(entity, purpose, data)
+            else:
+                forms.update(entity, purpose, record_id, data, version or 0)
             return redirect(url_for("web.list_page", entity=entity), 303)
         except PlatformError as exc:
             errors = list(exc.details) or [detail("", "invalid", error=exc.message)]
-    return _render_form(who, forms, definition, "create", record_id=None, version=None, errors=errors,
-                        values=posted_values(fields, request.form), submitted=data, status=422)
+    # what was typed over what is stored: read-only inputs are not posted, and keep showing their values
+    return _render_form(who, forms, definition, purpose, record_id=record_id, version=version, errors=errors,
+                        values={**shown, **posted_values(fields, request.form)}, submitted=data, status=422)
+
+
+@bp.route("/<entity>/new", methods=["GET", "POST"])
+def create_page(entity: str) -> Any:
+    return _form_page(entity, "create", None)
 
 
 @bp.route("/<entity>/<record_id>/edit", methods=["GET", "POST"])
 def edit_page(entity: str, record_id: str) -> Any:
-    who = web_caller()
-    records, forms = _services(who)
-    definition, form = forms.form(entity, "edit")
-    fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
-    if request.method == "GET":
-        view = records.get(entity, record_id)
-        return _render_form(who, forms, definition, "edit", record_id=record_id, version=view.row.version,
-                            errors=[], values=input_values(fields, view.data, who.config.timezone))
-    check_csrf()
-    version = request.form.get("version", "")
-    data, errors = read_form(fields, request.form, who.config.timezone, editing=True)
-    if errors:
-        errors += _other_errors(forms.check(entity, "edit", data, record_id).errors, errors)
-    else:
-        try:
-            forms.update(entity, "edit", record_id, data, int(version) if version.isdigit() else 0)
-            return redirect(url_for("web.list_page", entity=entity), 303)
-        except PlatformError as exc:
-            errors = list(exc.details) or [detail("", "invalid", error=exc.message)]
-    return _render_form(who, forms, definition, "edit", record_id=record_id,
-                        version=int(version) if version.isdigit() else None, errors=errors,
-                        values=posted_values(fields, request.form), submitted=data, status=422)
+    return _form_page(entity, "edit", record_id)

@@ -144,3 +144,25 @@ def test_region_cascade_offers_the_chosen_provinces_cities_and_saves_both(page, 
     page.wait_for_url(re.compile(r".*/web/lead$"))
     lead = template_tenant.call("GET", "/api/v1/records/lead?name=Zhao%20Min").get_json()["items"][0]
     assert lead["data"]["region"] == {"province": "440000", "city": "440100"}
+
+
+def test_a_date_time_condition_reads_the_input_in_the_tenants_time_zone(page, live_server, make_tenant):
+    """A datetime-local input is read in the tenant's zone before it meets a UTC constant, as the server reads it."""
+    document = crm()
+    document["tenant"]["timezone"] = "Asia/Shanghai"
+    document["forms"] = {"lead": {"create": {"sections": [{"fields": [
+        "name", "met_at", {"field": "notes", "visible_if": {"$gt": {"met_at": "2026-03-10T15:00:00Z"}}}]}]}}}
+    tenant = make_tenant(document)
+    sign_in(page, live_server, tenant.tokens["admin"])
+    page.goto(f"{live_server}/web/lead/new")
+    notes = field(page, "notes")
+    page.fill('input[name="f.met_at"]', "2026-03-10T20:00")  # 12:00 UTC: not after 15:00 UTC
+    assert notes.is_hidden()
+    page.fill('input[name="f.met_at"]', "2026-03-11T00:00")  # 16:00 UTC
+    assert notes.is_visible()
+    page.fill('input[name="f.name"]', "Timed")
+    page.fill('textarea[name="f.notes"]', "kept")
+    submit(page)
+    page.wait_for_url(re.compile(r".*/web/lead$"))
+    lead = tenant.call("GET", "/api/v1/records/lead?name=Timed").get_json()["items"][0]
+    assert lead["data"]["met_at"] == "2026-03-10T16:00:00.000Z" and lead["data"]["notes"] == "kept"

@@ -18,6 +18,29 @@
     return Array.prototype.filter.call(form.elements, function (e) { return e.name === name; });
   }
 
+  /* The UTC offset (minutes) of `zone` at a moment, from the browser's time zone data. */
+  function offsetAt(millis, zone) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit"
+    }).formatToParts(new Date(millis)).forEach(function (p) { parts[p.type] = p.value; });
+    var wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+    return (wall - millis) / 60000;
+  }
+
+  /* A datetime-local input's text, read in the tenant's time zone, as the server stores it: UTC text with
+   * milliseconds, which compares with the conditions' date-time constants. */
+  function moment(text, zone) {
+    var m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?$/.exec(text);
+    if (!m) return undefined;
+    var wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    var utc = wall - offsetAt(wall, zone) * 60000;
+    utc = wall - offsetAt(utc, zone) * 60000;  // the offset in force at the moment itself
+    var date = new Date(utc);
+    return isNaN(date.getTime()) ? undefined : date.toISOString();
+  }
+
   function number(text, type) {
     text = text.replace(/,/g, "").trim();
     return (type === "integer" ? INTEGER : DECIMAL).test(text) ? L.decimal(text) : undefined;
@@ -64,6 +87,7 @@
     if (type !== "long_text") text = text.trim();
     if (!text) return undefined;
     if (type === "integer" || type === "decimal") return number(text, type);
+    if (type === "datetime") return moment(text, payload.timezone);
     return text;
   }
 
