@@ -227,6 +227,17 @@ class Localized:
 NOWHERE = Localized("", "")
 
 
+# The language tags a request may ask for, best first by the client's weights (e.g. Accept-Language).
+LANGUAGE_TAGS = ["en", "zh", "zh-CN", "zh-Hans", "zh-TW"]
+
+
+def locale_of(tag: str | None, default: str) -> str:
+    """`zh` or `en` for the best language tag a client asked for (one of LANGUAGE_TAGS), else `default`."""
+    if tag is None:
+        return default
+    return "zh" if tag.startswith("zh") else "en"
+
+
 def in_entity(entity: str) -> Localized:
     return Localized(f" in entity {entity!r}", f"（实体 {entity!r}）")
 

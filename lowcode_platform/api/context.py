@@ -15,6 +15,7 @@ from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.service import authenticate
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import AuthenticationError, MalformedRequestError, detail, escape_pointer_token
+from lowcode_platform.messages import LANGUAGE_TAGS, locale_of
 from lowcode_platform.storage.engine import scope_to_tenant
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -70,10 +71,7 @@ def request_locale() -> str:
         default = g.caller.config.default_locale
     else:
         default = "en"
-    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-TW"])
-    if best is None:
-        return default
-    return "zh" if best.startswith("zh") else "en"
+    return locale_of(request.accept_languages.best_match(LANGUAGE_TAGS), default)
 
 
 # A \u escape of NUL or of a surrogate: text that no database column (or UTF-8) can hold may follow.

@@ -19,9 +19,8 @@ from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.service import authenticate, authenticate_hash
 from lowcode_platform.accounts.tokens import hash_token
 from lowcode_platform.configuration import TenantConfig
+from lowcode_platform.messages import LANGUAGE_TAGS, LOCALES, locale_of
 from lowcode_platform.storage.engine import scope_to_tenant
-
-LOCALES = ("en", "zh")
 
 
 class SignInRequiredError(Exception):
@@ -113,7 +112,5 @@ def page_locale() -> str:
         session["locale"] = chosen
     if session.get("locale") in LOCALES:
         return str(session["locale"])
-    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-TW"])
-    if best is not None:
-        return "zh" if best.startswith("zh") else "en"
-    return g.web_caller.config.default_locale if "web_caller" in g else "en"
+    default = g.web_caller.config.default_locale if "web_caller" in g else "en"
+    return locale_of(request.accept_languages.best_match(LANGUAGE_TAGS), default)

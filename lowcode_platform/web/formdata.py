@@ -78,8 +78,8 @@ def _read(field: FieldDef, form: MultiDict[str, str], timezone: str) -> tuple[bo
         first, second = (form.get(n, "").strip() for n in names)
         if not (_storable(first) and _storable(second)):
             return True, None, "text"
-        if not first:
-            return True, None, None
+        if not first:  # a city without its province is a choice left unfinished
+            return True, None, "choice" if kind == "region" and second else None
         if kind == "region":
             return True, {"province": first, **({"city": second} if second else {})}, None
         amount = _number(first, field)
