@@ -158,6 +158,7 @@ class FormService:
 
     def _record(self, entity_key: str, purpose: str, record_id: str) -> Record:
         """A record the form shows: the caller must be allowed to read it and to do what the purpose does."""
+        self.records.allowed(entity_key, "read")
         if purpose == "create":
             raise MalformedRequestError("a create form shows no record", [parameter_error("id", "create_form_id")])
         self.records.load(*self.records.allowed(entity_key, "read"), record_id)

@@ -25,7 +25,7 @@ PREFIX = "f."
 INTEGER = re.compile(r"-?[0-9]{1,16}")
 DECIMAL = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,20})?")
 GROUPED = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,234,567.89: commas between thousands only
-LOCAL_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2})?")
+LOCAL_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,3})?)?")
 WORDS = {
     "whole number": Localized("whole number", "整数"), "number": Localized("number", "数字"),
     "date and time": Localized("date and time", "日期时间"), "choice": Localized("choice", "选项"),
@@ -142,7 +142,8 @@ def input_values(fields: Iterable[FieldDef], data: Mapping[str, Any], timezone: 
         if field.type == "datetime" and isinstance(value, str):
             try:
                 moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(ZoneInfo(timezone))
-                value = moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
+                precision = "milliseconds" if moment.microsecond else "seconds" if moment.second else "minutes"
+                value = moment.replace(tzinfo=None).isoformat(timespec=precision)  # years before 1000 padded too
             except (ValueError, OverflowError):
                 pass
         shown[field.key] = value
@@ -165,6 +166,8 @@ def changed_values(fields: Iterable[FieldDef], data: Mapping[str, Any], stored: 
             same = set(value or ()) == set(before)
         elif field.type == "boolean":
             same = value is before or (value is False and before is None)
+        elif isinstance(value, str) and isinstance(before, str) and field.type != "long_text":
+            same = value == before.strip()  # inputs are read trimmed: untouched padding is no change
         else:
             same = normalize(value) == normalize(before)
         if not same:
@@ -181,7 +184,8 @@ def posted_values(fields: Iterable[FieldDef], form: MultiDict[str, str]) -> dict
             if any(input_name(field.key, p) in form for p in parts):
                 shown[field.key] = {p: form.get(input_name(field.key, p), "") for p in parts}
         elif field.type == "multi_enum":
-            shown[field.key] = [v for v in form.getlist(input_name(field.key)) if v]
+            if input_name(field.key) in form:  # a read-only one posts nothing, not an empty choice
+                shown[field.key] = [v for v in form.getlist(input_name(field.key)) if v]
         elif input_name(field.key) in form:
             text = form.getlist(input_name(field.key))[-1]
             shown[field.key] = {"true": True, "false": False}.get(text) if field.type == "boolean" else text

@@ -32,9 +32,9 @@
   /* A datetime-local input's text, read in the tenant's time zone, as the server stores it: UTC text with
    * milliseconds, which compares with the conditions' date-time constants. */
   function moment(text, zone) {
-    var m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?$/.exec(text);
+    var m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,3}))?)?$/.exec(text);
     if (!m) return undefined;
-    var wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    var wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0), +((m[7] || "0") + "00").slice(0, 3));
     var utc = wall - offsetAt(wall, zone) * 60000;
     utc = wall - offsetAt(utc, zone) * 60000;  // the offset in force at the moment itself
     var date = new Date(utc);
