@@ -53,14 +53,16 @@ def pattern_search(pattern: str) -> Callable[[str], re.Match[str] | None]:
     return re.compile("".join(out)).search
 
 
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+def ecmascript_pattern_keyword(validator: Any, pattern: str, instance: Any,
+                               schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    """The `pattern` keyword with `pattern_search`: as JSON Schema (ECMA-262) reads a pattern."""
     if validator.is_type(instance, "string") and pattern_search(pattern)(instance) is None:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 PlatformValidator = extend(
     Draft202012Validator,
-    validators={"pattern": _pattern},
+    validators={"pattern": ecmascript_pattern_keyword},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 
