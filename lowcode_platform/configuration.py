@@ -15,6 +15,7 @@ from typing import Any
 from lowcode_platform import jsonutil
 from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
 from lowcode_platform.forms import TenantForms, compile_forms
+from lowcode_platform.pipelines import TenantPipelines, compile_pipelines
 from lowcode_platform.rules.config import TenantRules, compile_rules
 from lowcode_platform.schema import EntityDef, RoleDef
 from lowcode_platform.schema.checks import tenant_currency
@@ -38,6 +39,7 @@ class TenantConfig:
     entities: Mapping[str, EntityDef]
     rules: TenantRules
     forms: TenantForms
+    pipelines: TenantPipelines
     document_text: str
 
     @property
@@ -56,6 +58,7 @@ class _Checked:
     entities: Mapping[str, EntityDef] | None = None
     rules: TenantRules | None = None
     forms: TenantForms | None = None
+    pipelines: TenantPipelines | None = None
 
 
 def _check(document: Any) -> _Checked:
@@ -66,7 +69,9 @@ def _check(document: Any) -> _Checked:
     rules, errors = compile_rules(document, entities, _timezone(document))
     computed = {key: rules.of(key).computed_keys for key in entities}
     forms, form_errors = compile_forms(document, entities, rules.scopes, computed)
-    return _Checked(errors + form_errors, entities, rules, forms)
+    links = {key: rules.of(key).activity_for for key in entities}
+    pipelines, pipeline_errors = compile_pipelines(document, entities, rules.scopes, links)
+    return _Checked(errors + form_errors + pipeline_errors, entities, rules, forms, pipelines)
 
 
 def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
@@ -77,7 +82,8 @@ def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
 def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
     """Check `document` and compile it; raises `ConfigInvalidError` with every error found."""
     checked = _check(document)
-    if checked.errors or checked.rules is None or checked.entities is None or checked.forms is None:
+    if (checked.errors or checked.rules is None or checked.entities is None or checked.forms is None
+            or checked.pipelines is None):
         raise ConfigInvalidError("the tenant config is invalid", checked.errors)
     tenant = document.get("tenant", {})
     locales = tuple(document.get("locales", ("en", "zh")))
@@ -92,6 +98,7 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
         entities=checked.entities,
         rules=checked.rules,
         forms=checked.forms,
+        pipelines=checked.pipelines,
         document_text=jsonutil.dumps(document),
     )
 

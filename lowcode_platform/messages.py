@@ -132,6 +132,28 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "en": "automation {automation!r} could not complete: {error}",
         "zh": "自动化 {automation!r} 无法完成：{error}",
     },
+    # pipelines
+    "unknown_stage": {"en": "no stage {stage!r} in this pipeline", "zh": "此管道中没有阶段 {stage!r}"},
+    "reserved_stage": {"en": "{stage!r} is the stage of lost records and cannot be defined", "zh": "{stage!r} 是输单阶段，不能自定义"},
+    "not_an_activity": {
+        "en": "{entity!r} is not an activity of {of!r}: it needs activity_for with a reference to {of!r}",
+        "zh": "{entity!r} 不是 {of!r} 的活动：需要 activity_for 指向 {of!r} 的关联字段",
+    },
+    "same_stage": {"en": "the record is already in stage {stage!r}", "zh": "记录已处于阶段 {stage!r}"},
+    "stage_terminal": {"en": "stage {stage!r} is final: the record moves no further", "zh": "阶段 {stage!r} 为终态，记录不能再推进"},
+    "stage_skipped": {
+        "en": "stages may not be skipped: the next stage is {next!r}",
+        "zh": "不能跳过阶段：下一阶段是 {next!r}",
+    },
+    "stage_back": {"en": "records may not move back to {stage!r}", "zh": "记录不能退回到 {stage!r}"},
+    "gate_required": {"en": "{field} must be filled in to enter this stage. {message}",
+                      "zh": "进入此阶段前必须填写{field}。{message}"},
+    "gate_condition": {"en": "the record does not meet this stage's condition. {message}",
+                       "zh": "记录不满足进入此阶段的条件。{message}"},
+    "gate_activities": {"en": "needs at least {min} {what} in the current stage ({found} so far). {message}",
+                        "zh": "当前阶段至少需要 {min} 次{what}（目前 {found} 次）。{message}"},
+    "override_forbidden": {"en": "only tenant admins may override a stage's rules", "zh": "只有租户管理员可以越过阶段规则"},
+    "no_pipeline": {"en": "{entity!r} records have no pipeline", "zh": "{entity!r} 记录没有销售管道"},
     # forms
     "form_sections_or_tabs": {
         "en": "a form has either 'sections' or 'tabs', not both and not neither",

@@ -25,6 +25,17 @@ class ProblemSchema(Schema):
     errors = fields.List(fields.Nested(ErrorDetailSchema), required=True)
 
 
+class PipelineStateSchema(Schema):
+    key = fields.String(required=True, metadata={"description": "the record's pipeline"})
+    stage = fields.String(required=True, metadata={"description": "a stage key, or `lost`"})
+    stage_entered_at = fields.DateTime(required=True)
+    probability = fields.Decimal(as_string=False, allow_none=True, metadata={"description": "0-100"})
+    forecast_category = fields.String(allow_none=True)
+    won_at = fields.DateTime(allow_none=True)
+    lost_at = fields.DateTime(allow_none=True)
+    stalled = fields.Boolean(required=True, metadata={"description": "idle in the stage beyond its rot days"})
+
+
 class RecordSchema(Schema):
     id = fields.String(required=True)
     entity = fields.String(required=True)
@@ -38,6 +49,7 @@ class RecordSchema(Schema):
     config_version = fields.Integer(required=True)
     data = fields.Dict(required=True, metadata={"description": "the entity's fields; see its JSON Schema"})
     masked = fields.List(fields.String(), required=True, metadata={"description": "pii fields shown masked"})
+    pipeline = fields.Nested(PipelineStateSchema, metadata={"description": "only for records of a pipeline's entity"})
 
 
 class RecordPageSchema(Schema):

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, delete, insert, select, update
@@ -41,6 +42,7 @@ from lowcode_platform.records.derive import (
     system_values,
 )
 from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
+from lowcode_platform.records.stage_history import forecast_category, is_stalled, record_stage_change
 from lowcode_platform.records.views import mask_changes, sees_pii, unmask_patch, visible_data
 from lowcode_platform.schema import EntityDef, Permission
 from lowcode_platform.schema.config import FULL_PERMISSION
@@ -52,6 +54,7 @@ from lowcode_platform.storage.tables import AuditEntry, Record, RecordUniqueValu
 
 T = TypeVar("T")
 _INSERT_RECORD = insert(Record.__table__)
+_NO_STAGE = {"pipeline": None, "stage": None, "stage_entered_at": None, "probability": None, "forecast_category": None}
 
 
 def _localized(label: Any) -> Localized:
@@ -81,10 +84,14 @@ class StoredRecord:
     config_version: int
     data: dict[str, Any]
     pool: str | None = None
+    pipeline: str | None = None
     stage: str | None = None
     stage_entered_at: datetime | None = None
     last_activity_at: datetime | None = None
     won_at: datetime | None = None
+    lost_at: datetime | None = None
+    probability: Decimal | None = None
+    forecast_category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,15 +101,23 @@ class RecordView:
     row: Record | StoredRecord
     data: dict[str, Any]
     masked: list[str]
+    stalled: bool = False  # idle in its stage beyond the stage's rot days
 
     def to_json(self) -> dict[str, Any]:
         row = self.row
-        return {
+        shown = {
             "id": row.id, "entity": row.entity, "version": row.version, "owner_id": row.owner_id,
             "created_at": row.created_at, "updated_at": row.updated_at, "deleted_at": row.deleted_at,
             "created_by": row.created_by, "updated_by": row.updated_by, "config_version": row.config_version,
             "data": self.data, "masked": self.masked,
         }
+        if row.pipeline is not None:
+            shown["pipeline"] = {
+                "key": row.pipeline, "stage": row.stage, "stage_entered_at": row.stage_entered_at,
+                "probability": row.probability, "forecast_category": row.forecast_category,
+                "won_at": row.won_at, "lost_at": row.lost_at, "stalled": self.stalled,
+            }
+        return shown
 
 
 @dataclass(frozen=True)
@@ -239,11 +254,18 @@ class RecordService:
             "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id,
             "version": 1, "config_version": self.config.version,
         }
-        system = {"owner": owner_id, "stage": None, "pool": None, "created_at": now, "last_activity_at": None,
-                  "stage_entered_at": None, "won_at": None}
+        pipelines = self.config.pipelines.of(entity.key)
+        if pipelines:  # a record of a pipeline's entity starts in the first stage of the first pipeline
+            start = pipelines[0]
+            values.update(pipeline=start.key, stage=start.first.key, stage_entered_at=now,
+                          probability=start.first.probability, forecast_category=forecast_category(start, start.first.key))
+        system = {"owner": owner_id, "stage": values.get("stage"), "pool": None, "created_at": now,
+                  "last_activity_at": None, "stage_entered_at": values.get("stage_entered_at"), "won_at": None}
         data = self._checked(entity, data, system, now, given)
-        self.session.connection().execute(_INSERT_RECORD, {**values, "data": data})
+        self.session.connection().execute(_INSERT_RECORD, {**_NO_STAGE, **values, "data": data})
         row = StoredRecord(**values, data=data, deleted_at=None)
+        if pipelines:
+            record_stage_change(self.session, row, None, row.stage or "", now, self.actor.user_id)
         self._refuse_taken(self._claim_unique(entity, row.id, {}, data), RecordInvalidError)
         self._audit(row, "create", diff({}, data), now)
         events = [Event("record.created", entity.key, row.id, frozenset(data), depth)]
@@ -373,7 +395,22 @@ class RecordService:
 
     def _view(self, entity: EntityDef, row: Record | StoredRecord) -> RecordView:
         data, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
-        return RecordView(row, data, masked)
+        return RecordView(row, data, masked, is_stalled(self.config.pipelines.get(row.pipeline), row, self.clock()))
+
+    def view(self, entity: EntityDef, row: Record | StoredRecord) -> RecordView:
+        """The record as the actor sees it."""
+        return self._view(entity, row)
+
+    def transaction(self, work: Callable[[], T]) -> T:
+        """Run `work` as one transaction of this service: committed, or rolled back when it raises."""
+        return _transaction(lambda service: work())(self)
+
+    def write(self, row: Record, **values: Any) -> None:
+        """Update system columns of a loaded record (optimistic lock on its version)."""
+        self._write(row, row.version, **values)
+
+    def audit(self, row: Record | StoredRecord, action: str, changes: Mapping[str, Any], at: datetime) -> None:
+        self._audit(row, action, changes, at)
 
     @staticmethod
     def as_object(body: Any) -> dict[str, Any]:

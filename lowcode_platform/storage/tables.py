@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, Integer, MetaData, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lowcode_platform.storage.types import JSONDocument, OrderedJSONDocument, UTCDateTime
@@ -100,6 +101,8 @@ class Record(TenantScoped, Base):
     last_activity_at: Mapped[datetime | None]
     won_at: Mapped[datetime | None]
     lost_at: Mapped[datetime | None]
+    probability: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))  # the stage's, unless a rep overrode it
+    forecast_category: Mapped[str | None] = mapped_column(String(16))  # pipeline, best_case, commit, closed, omitted
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
@@ -114,6 +117,31 @@ class Record(TenantScoped, Base):
         Index("ix_records_entity_created", "tenant_id", "entity", "created_at", "id"),
         Index("ix_records_entity_updated", "tenant_id", "entity", "updated_at", "id"),
         Index("ix_records_entity_owner", "tenant_id", "entity", "owner_id"),
+    )
+
+
+class StageChange(TenantScoped, Base):
+    """One move of a record between stages (the first row: the stage it was created in)."""
+
+    __tablename__ = "stage_history"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID)
+    entity: Mapped[str] = mapped_column(KEY)
+    pipeline: Mapped[str] = mapped_column(KEY)
+    from_stage: Mapped[str | None] = mapped_column(KEY)
+    to_stage: Mapped[str] = mapped_column(KEY)
+    at: Mapped[datetime]
+    seconds_in_from: Mapped[int | None]  # time spent in `from_stage`
+    actor_id: Mapped[str | None] = mapped_column(ID)
+    reason: Mapped[str | None] = mapped_column(String(200))  # why lost, or why an admin overrode the rules
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    override: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),
+        Index("ix_stage_history_record", "tenant_id", "record_id", "at"),
+        Index("ix_stage_history_pipeline", "tenant_id", "pipeline", "to_stage", "at"),
     )
 
 

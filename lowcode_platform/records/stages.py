@@ -1,0 +1,199 @@
+"""Moving records through their pipeline's stages, in one transaction with the record's own checks.
+
+Every stage change goes through `StageService.move`: the pipeline's rules of movement and the target
+stage's gate hold for everyone, but for an admin who overrides them explicitly, with a reason, and is
+audited. A move writes the stage columns, a stage history row and an audit row, and emits
+`stage.changed` for automations, in the transaction of the move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from lowcode_platform.errors import (
+    ErrorDetail,
+    PermissionDeniedError,
+    RecordInvalidError,
+    detail,
+    escape_pointer_token,
+)
+from lowcode_platform.pipelines.definition import LOST, ActivityCount, Pipeline
+from lowcode_platform.pipelines.gates import Move, check_gate, check_lost, check_movement
+from lowcode_platform.records.automations import Event
+from lowcode_platform.records.derive import normalized, system_values
+from lowcode_platform.records.service import RecordService, RecordView
+from lowcode_platform.records.stage_history import (
+    FORECAST_CATEGORIES,
+    forecast_category,
+    list_stage_history,
+    record_stage_change,
+)
+from lowcode_platform.rules.sql import to_sql
+from lowcode_platform.schema import EntityDef
+from lowcode_platform.storage.json_fields import json_field
+from lowcode_platform.storage.tables import Record
+
+
+def _prefixed(errors: list[ErrorDetail], prefix: str) -> list[ErrorDetail]:
+    return [ErrorDetail(prefix + e.pointer, e.code, e.params) for e in errors]
+
+
+def _text(body: Mapping[str, Any], key: str, errors: list[ErrorDetail], limit: int) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        errors.append(detail(f"/{key}", "type", expected=f"text of at most {limit} characters"))
+        return None
+    return value
+
+
+class StageService:
+    """Stage moves and forecasts of one tenant's records, by one actor."""
+
+    def __init__(self, records: RecordService) -> None:
+        self.records = records
+        self.config = records.config
+        self.actor = records.actor
+        self.session = records.session
+
+    def move(self, entity_key: str, record_id: str, body: Any) -> RecordView:
+        """Move a record to `body["to"]`, filling `body["data"]` on the way; 422 lists every unmet requirement."""
+        body = self.records.as_object(body)
+        errors: list[ErrorDetail] = []
+        to = body.get("to")
+        if not isinstance(to, str) or not to:
+            errors.append(detail("/to", "required"))
+        data = body.get("data", {})
+        if not isinstance(data, dict):
+            errors.append(detail("/data", "type", expected="an object"))
+            data = {}
+        reason, comment = _text(body, "reason", errors, 200), _text(body, "comment", errors, 2000)
+        override = body.get("override")
+        if override is not None:
+            if not self.actor.role.admin:
+                raise PermissionDeniedError("only tenant admins may override a stage's rules",
+                                            [detail("/override", "override_forbidden")])
+            override_reason = override.get("reason") if isinstance(override, dict) else None
+            if not isinstance(override_reason, str) or not override_reason.strip():
+                errors.append(detail("/override/reason", "required"))
+        if errors:
+            raise RecordInvalidError("the stage change is invalid", errors)
+        entity, permission = self.records.allowed(entity_key, "update")
+        move = Move(str(to), reason, comment, override=override is not None)
+        override_reason = override["reason"] if override is not None else None
+        return self.records.transaction(lambda: self._move(entity, permission, record_id, move, data, override_reason))
+
+    def _move(self, entity: EntityDef, permission: Any, record_id: str, move: Move, data: dict[str, Any],
+              override_reason: str | None) -> RecordView:
+        row = self.records.load(entity, permission, record_id)
+        pipeline = self.config.pipelines.get(row.pipeline)
+        if pipeline is None:
+            raise RecordInvalidError("the record has no pipeline", [detail("", "no_pipeline", entity=entity.key)])
+        now = self.records.clock()
+        errors = check_movement(pipeline, row.stage, move)
+        if not errors:
+            errors = self._requirements(entity, pipeline, row, move, data, now)
+        if errors:
+            raise RecordInvalidError(f"the record may not enter stage {move.to!r}", errors)
+        events: list[Event] = []
+        if data:
+            try:
+                events = self.records.change(entity, row, data, now)
+            except RecordInvalidError as exc:
+                raise RecordInvalidError(exc.message, _prefixed(list(exc.details), "/data")) from None
+        before, since = row.stage, row.stage_entered_at
+        target = pipeline.stage(move.to)
+        self.records.write(
+            row, stage=move.to, stage_entered_at=now, updated_at=now, updated_by=self.actor.user_id,
+            probability=target.probability if target else Decimal(0),
+            forecast_category=forecast_category(pipeline, move.to),
+            won_at=now if move.to in pipeline.won else None, lost_at=now if move.to == LOST else None,
+        )
+        record_stage_change(self.session, row, before, move.to, now, self.actor.user_id, since=since,
+                            reason=override_reason if move.override else move.reason, comment=move.comment,
+                            override=move.override)
+        changes: dict[str, Any] = {"stage": [before, move.to]}
+        if move.override:
+            changes["override"] = [None, override_reason]
+        self.records.audit(row, "stage", changes, now)
+        events.append(Event("stage.changed", entity.key, row.id, frozenset({"stage"}), 0))
+        self.records.automations.run(events)
+        return self.records.view(entity, row)
+
+    def _requirements(self, entity: EntityDef, pipeline: Pipeline, row: Record, move: Move,
+                      data: Mapping[str, Any], now: datetime) -> list[ErrorDetail]:
+        """Everything the move lacks: the data's own errors, a lost reason, the target gate's requirements."""
+        unknown = [k for k in data if k not in entity.fields]
+        errors = [detail(f"/data/{escape_pointer_token(k)}", "unknown_field", field=k, where="") for k in unknown]
+        after = normalized(entity, {k: v for k, v in {**row.data, **data}.items() if v is not None and k in entity.fields})
+        errors += _prefixed(list(entity.iter_record_errors(after)), "/data")
+        if move.to == LOST:
+            return errors + check_lost(pipeline, move)
+        target = pipeline.stage(move.to)
+        if move.override or target is None:
+            return errors
+        facts = self.records.facts(entity, after, system_values(row))
+        counts = {c.pointer: self._count(c, row, now) for c in target.gate.activities}
+        return errors + check_gate(target.gate, entity, facts, now, counts)
+
+    def _count(self, count: ActivityCount, row: Record, now: datetime) -> int:
+        """Activities of `count.entity` logged on the record since it entered its current stage."""
+        statement = select(func.count()).select_from(Record).where(
+            Record.tenant_id == row.tenant_id, Record.entity == count.entity, Record.deleted_at.is_(None),
+            or_(*[json_field(link, "text") == row.id for link in count.links]),
+        )
+        if row.stage_entered_at is not None:
+            statement = statement.where(Record.created_at >= row.stage_entered_at)
+        if count.where is not None:
+            statement = statement.where(to_sql(count.where)(now))
+        return int(self.session.scalar(statement) or 0)
+
+    def set_forecast(self, entity_key: str, record_id: str, body: Any) -> RecordView:
+        """A rep's own probability and forecast category for a deal, until its next stage change."""
+        body = self.records.as_object(body)
+        errors: list[ErrorDetail] = []
+        values: dict[str, Any] = {}
+        if "probability" in body:
+            p = body["probability"]
+            if isinstance(p, bool) or not isinstance(p, (int, Decimal)) or not 0 <= p <= 100:
+                errors.append(detail("/probability", "type", expected="a number from 0 to 100"))
+            else:
+                values["probability"] = Decimal(p).quantize(Decimal("0.01"))
+        if "forecast_category" in body:
+            if body["forecast_category"] not in FORECAST_CATEGORIES:
+                errors.append(detail("/forecast_category", "invalid_option",
+                                     allowed=", ".join(repr(c) for c in FORECAST_CATEGORIES)))
+            else:
+                values["forecast_category"] = body["forecast_category"]
+        errors += [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where="")
+                   for k in body if k not in ("probability", "forecast_category")]
+        if not values and not errors:
+            errors.append(detail("", "required"))
+        if errors:
+            raise RecordInvalidError("the forecast is invalid", errors)
+        entity, permission = self.records.allowed(entity_key, "update")
+
+        def work() -> RecordView:
+            row = self.records.load(entity, permission, record_id)
+            if row.pipeline is None:
+                raise RecordInvalidError("the record has no pipeline", [detail("", "no_pipeline", entity=entity.key)])
+            now = self.records.clock()
+            changes = {k: [getattr(row, k), v] for k, v in values.items() if getattr(row, k) != v}
+            if changes:
+                self.records.write(row, updated_at=now, updated_by=self.actor.user_id, **values)
+                self.records.audit(row, "forecast", changes, now)
+            return self.records.view(entity, row)
+
+        return self.records.transaction(work)
+
+    def history(self, entity_key: str, record_id: str) -> list[dict[str, Any]]:
+        """The record's stage changes, oldest first."""
+        entity, permission = self.records.allowed(entity_key, "read")
+        row = self.records.load(entity, permission, record_id)
+        return list_stage_history(self.session, row.tenant_id, row.id)
