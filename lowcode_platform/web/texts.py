@@ -34,6 +34,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
                     "zh": "表单已过期或不是由本站提交，请重试。"},
     "error": {"en": "Something went wrong", "zh": "出错了"},
     "language": {"en": "中文", "zh": "English"},
+    "stalled": {"en": "stalled", "zh": "停滞"},
+    "move_to": {"en": "Move to", "zh": "推进到"},
+    "move": {"en": "Move", "zh": "推进"},
+    "lost_reason": {"en": "Reason (when lost)", "zh": "输单原因"},
+    "comment": {"en": "Comment", "zh": "备注"},
     "create_title": {"en": "New {entity}", "zh": "新建{entity}"},
     "edit_title": {"en": "Edit {entity}", "zh": "编辑{entity}"},
 }

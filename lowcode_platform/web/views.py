@@ -15,9 +15,10 @@ from werkzeug.wrappers import Response
 
 from lowcode_platform import jsonutil
 from lowcode_platform.accounts.service import list_users
-from lowcode_platform.errors import ErrorDetail, PlatformError, detail, field_of
+from lowcode_platform.errors import ErrorDetail, PlatformError, RecordInvalidError, detail, field_of
 from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService
+from lowcode_platform.records.stages import StageService
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.regions import load_regions
 from lowcode_platform.web.context import (
@@ -166,7 +167,8 @@ def list_page(entity: str) -> Any:
 
 def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose: str, *, record_id: str | None,
                  values: dict[str, Any], errors: list[ErrorDetail], version: int | None,
-                 submitted: dict[str, Any] | None = None, status: int = 200) -> Any:
+                 submitted: dict[str, Any] | None = None, status: int = 200,
+                 stage_errors: list[ErrorDetail] | None = None) -> Any:
     """The form page; `values` fill the inputs, `submitted` (parsed) decide which fields show."""
     locale = page_locale()
     document = forms.document(entity.key, purpose, locale, record_id)
@@ -180,7 +182,26 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
         choices=_choices(who, forms.records, entity, keys),
         needed={f.key for f in forms.form(entity.key, purpose)[1].fields.values() if f.required},
         regions=load_regions() if any(entity.fields[k].type == "region" for k in keys) else (),
+        stage=_stage_panel(who, forms.records, entity, record_id, stage_errors or [], locale),
     ), status
+
+
+def _stage_panel(who: WebCaller, records: RecordService, entity: EntityDef, record_id: str | None,
+                 errors: list[ErrorDetail], locale: str) -> dict[str, Any] | None:
+    """The record's pipeline, current stage and the stages it may be moved to, for the stage form."""
+    if record_id is None:
+        return None
+    row = records.get(entity.key, record_id)
+    pipeline = who.config.pipelines.get(row.row.pipeline)
+    if pipeline is None:
+        return None
+    current = pipeline.stage(row.row.stage or "")
+    return {
+        "pipeline": pipeline, "current": row.row.stage, "stalled": row.stalled,
+        "current_label": current.label.get(locale) if current else pipeline.lost_label.get(locale),
+        "probability": row.row.probability, "errors": [e.message_in(locale) for e in errors],
+        "can_move": who.actor.role.permission(entity.key).allows("update"),
+    }
 
 
 def _form_page(entity: str, purpose: str, record_id: str | None) -> Any:
@@ -232,3 +253,26 @@ def create_page(entity: str) -> Any:
 @bp.route("/<entity>/<record_id>/edit", methods=["GET", "POST"])
 def edit_page(entity: str, record_id: str) -> Any:
     return _form_page(entity, "edit", record_id)
+
+
+@bp.route("/<entity>/<record_id>/stage", methods=["POST"])
+def stage_move(entity: str, record_id: str) -> Any:
+    """Move the record to another stage through the same service as the API: gates hold here too."""
+    who = web_caller()
+    check_csrf()
+    records, forms = _services(who)
+    body = {"to": request.form.get("to", "")}
+    for key in ("reason", "comment"):
+        if request.form.get(key, "").strip():
+            body[key] = request.form[key].strip()
+    try:
+        StageService(records).move(entity, record_id, body)
+        return redirect(url_for("web.edit_page", entity=entity, record_id=record_id), 303)
+    except RecordInvalidError as exc:
+        errors = list(exc.details) or [detail("", "invalid", error=exc.message)]
+    definition, form = forms.form(entity, "edit")
+    fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
+    view = records.get(entity, record_id)
+    return _render_form(who, forms, definition, "edit", record_id=record_id, version=view.row.version, errors=[],
+                        values=input_values(fields, view.data, who.config.timezone), status=422,
+                        stage_errors=errors)
