@@ -22,6 +22,7 @@ from lowcode_platform.errors import (
     detail,
     escape_pointer_token,
 )
+from lowcode_platform.forms.submission import check_submission
 from lowcode_platform.pipelines.definition import LOST, ActivityCount, Pipeline
 from lowcode_platform.pipelines.gates import Move, check_gate, check_lost, check_movement
 from lowcode_platform.records.automations import Event
@@ -33,6 +34,7 @@ from lowcode_platform.records.stage_history import (
     list_stage_history,
     record_stage_change,
 )
+from lowcode_platform.records.views import sees_pii, visible_data
 from lowcode_platform.rules.sql import to_sql
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.storage.json_fields import json_field
@@ -97,6 +99,14 @@ class StageService:
             raise RecordInvalidError("the record has no pipeline", [detail("", "no_pipeline", entity=entity.key)])
         now = self.records.clock()
         errors = check_movement(pipeline, row.stage, move)
+        form = self.config.forms.get(entity.key, f"stage_{move.to}")
+        if not errors and form is not None:  # the stage's own form decides what may be filled on the way
+            shown, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
+            submission = check_submission(
+                form, entity, self.actor.role.key, data, before=row.data, now=now, masked=frozenset(masked),
+                shown=shown, facts_of=lambda after: self.records.facts(entity, normalized(entity, after),
+                                                                       system_values(row)))
+            errors, data = _prefixed(submission.errors, "/data"), submission.data
         if not errors:
             errors = self._requirements(entity, pipeline, row, move, data, now)
         if errors:
