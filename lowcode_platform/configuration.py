@@ -16,6 +16,7 @@ from lowcode_platform import jsonutil
 from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
 from lowcode_platform.forms import TenantForms, compile_forms
 from lowcode_platform.pipelines import TenantPipelines, compile_pipelines
+from lowcode_platform.pipelines.definition import check_stage_moves
 from lowcode_platform.rules.config import TenantRules, compile_rules
 from lowcode_platform.schema import EntityDef, RoleDef
 from lowcode_platform.schema.checks import tenant_currency
@@ -71,6 +72,7 @@ def _check(document: Any) -> _Checked:
     forms, form_errors = compile_forms(document, entities, rules.scopes, computed)
     links = {key: rules.of(key).activity_for for key in entities}
     pipelines, pipeline_errors = compile_pipelines(document, entities, rules.scopes, links)
+    pipeline_errors += check_stage_moves(rules.automations, pipelines)
     return _Checked(errors + form_errors + pipeline_errors, entities, rules, forms, pipelines)
 
 

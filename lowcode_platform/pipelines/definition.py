@@ -15,6 +15,7 @@ from typing import Any
 
 from lowcode_platform.errors import ErrorDetail, detail, escape_pointer_token
 from lowcode_platform.messages import in_entity
+from lowcode_platform.rules.automations import MoveStage
 from lowcode_platform.rules.python import Predicate
 from lowcode_platform.rules.scope import Scope
 from lowcode_platform.rules.syntax import Condition
@@ -125,6 +126,20 @@ def _gate(spec: Mapping[str, Any], base: str, entity: EntityDef, entities: Mappi
                                     Label.parse(item["label"]) if item.get("label") else None, pointer))
     return Gate(tuple(spec.get("required", ())), when, tuple(counts),
                 Label.parse(spec["message"]) if spec.get("message") else None, base)
+
+
+def check_stage_moves(automations: Any, pipelines: TenantPipelines) -> list[ErrorDetail]:
+    """A `move_stage` action must name a stage of a pipeline of its automation's entity (or `lost`)."""
+    errors = []
+    for automation in automations:
+        for action in automation.actions:
+            if isinstance(action, MoveStage):
+                owned = pipelines.of(automation.entity)
+                if not owned:
+                    errors.append(detail(action.pointer, "no_pipeline", entity=automation.entity))
+                elif action.to != LOST and all(p.stage(action.to) is None for p in owned):
+                    errors.append(detail(action.pointer, "unknown_stage", stage=action.to))
+    return errors
 
 
 def compile_pipelines(document: Mapping[str, Any], entities: Mapping[str, EntityDef], scopes: Mapping[str, Scope],

@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session
 
 from lowcode_platform.errors import PlatformError, RecordInvalidError, detail
 from lowcode_platform.messages import Localized
+from lowcode_platform.pipelines.gates import Move
 from lowcode_platform.records.derive import system_values
 from lowcode_platform.rules.automations import (
     MAX_DEPTH,
     AssignOwner,
     Automation,
     CreateTask,
+    MoveStage,
     Notify,
     Recipient,
     SetFields,
@@ -119,6 +121,12 @@ class AutomationRunner:
             owner = self._one_user(action.to, row)
             caused += service.reassign(entity, row, owner, now, depth)
             return {"assign_owner": owner}
+        if isinstance(action, MoveStage):
+            from lowcode_platform.records.stages import StageService  # a cycle at import time: stages uses the service
+
+            move = Move(action.to, action.reason, action.comment)
+            caused += StageService(service).apply(entity, row, move, {}, None, now, depth)
+            return {"move_stage": action.to}
         if isinstance(action, Notify):
             users = sorted({u for r in action.to for u in self._users(r, row)})
             service.session.execute(insert(OutboxMessage), [{

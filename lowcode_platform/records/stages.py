@@ -94,10 +94,17 @@ class StageService:
     def _move(self, entity: EntityDef, permission: Any, record_id: str, move: Move, data: dict[str, Any],
               override_reason: str | None) -> RecordView:
         row = self.records.load(entity, permission, record_id)
+        events = self.apply(entity, row, move, data, override_reason, self.records.clock())
+        self.records.automations.run(events)
+        return self.records.view(entity, row)
+
+    def apply(self, entity: EntityDef, row: Record, move: Move, data: dict[str, Any], override_reason: str | None,
+              now: datetime, depth: int = 0) -> list[Event]:
+        """Check and write a move of a loaded record (no permission check: callers decide; no commit);
+        the events it causes. Automations' `move_stage` comes through here too, gates and all."""
         pipeline = self.config.pipelines.get(row.pipeline)
         if pipeline is None:
             raise RecordInvalidError("the record has no pipeline", [detail("", "no_pipeline", entity=entity.key)])
-        now = self.records.clock()
         errors = check_movement(pipeline, row.stage, move)
         form = self.config.forms.get(entity.key, f"stage_{move.to}")
         if not errors and form is not None:  # the stage's own form decides what may be filled on the way
@@ -114,7 +121,7 @@ class StageService:
         events: list[Event] = []
         if data:
             try:
-                events = self.records.change(entity, row, data, now)
+                events = self.records.change(entity, row, data, now, depth)
             except RecordInvalidError as exc:
                 raise RecordInvalidError(exc.message, _prefixed(list(exc.details), "/data")) from None
         before, since = row.stage, row.stage_entered_at
@@ -132,9 +139,7 @@ class StageService:
         if move.override:
             changes["override"] = [None, override_reason]
         self.records.audit(row, "stage", changes, now)
-        events.append(Event("stage.changed", entity.key, row.id, frozenset({"stage"}), 0))
-        self.records.automations.run(events)
-        return self.records.view(entity, row)
+        return events + [Event("stage.changed", entity.key, row.id, frozenset({"stage"}), depth)]
 
     def _requirements(self, entity: EntityDef, pipeline: Pipeline, row: Record, move: Move,
                       data: Mapping[str, Any], now: datetime) -> list[ErrorDetail]:

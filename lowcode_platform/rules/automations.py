@@ -57,7 +57,15 @@ class CreateTask:
     assign_to: Recipient
 
 
-Action = Union[SetFields, AssignOwner, Notify, CreateTask]
+@dataclass(frozen=True)
+class MoveStage:
+    to: str
+    reason: str | None = None
+    comment: str | None = None
+    pointer: str = ""  # where the action is, for the check that `to` is a stage of the entity's pipelines
+
+
+Action = Union[SetFields, AssignOwner, Notify, CreateTask, MoveStage]
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,8 @@ def _action(spec: Mapping[str, Any], pointer: str, entity: EntityDef, scope: Sco
     if kind == "notify":
         to = tuple(_recipient(r, f"{here}/to/{i}", entity, roles, errors) for i, r in enumerate(body["to"]))
         return Notify(to, Label.parse(body["message"]))
+    if kind == "move_stage":  # the stage is checked against the pipelines, which compile after the rules
+        return MoveStage(body["to"], body.get("reason"), body.get("comment"), f"{here}/to")
     target = entities.get(body["entity"])
     if target is None:
         errors.append(detail(f"{here}/entity", "unknown_entity", entity=body["entity"]))
