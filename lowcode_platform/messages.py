@@ -276,6 +276,6 @@ def render_message(code: str, params: Mapping[str, Any], locale: str) -> str:
     template = templates.get(locale) or templates["en"]
     values = {k: v.get(locale) if isinstance(v, Localized) else v for k, v in params.items()}
     try:
-        return template.format(**values)
+        return template.format(**values).rstrip()  # an empty last part (e.g. no gate message) leaves no space
     except (KeyError, IndexError):
         return templates["en"]

@@ -123,7 +123,7 @@ def _gate(spec: Mapping[str, Any], base: str, entity: EntityDef, entities: Mappi
             compiled = compile_condition(item["where"], f"{pointer}/where", scopes[target.key], errors)
             where = compiled[0] if compiled else None
         counts.append(ActivityCount(target.key, links, where, item["min"],
-                                    Label.parse(item["label"]) if item.get("label") else None, pointer))
+                                    Label.parse(item["label"]) if item.get("label") else target.plural, pointer))
     return Gate(tuple(spec.get("required", ())), when, tuple(counts),
                 Label.parse(spec["message"]) if spec.get("message") else None, base)
 

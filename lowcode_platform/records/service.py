@@ -208,7 +208,7 @@ class RecordService:
         entries = self.session.scalars(
             select(AuditEntry)
             .where(AuditEntry.tenant_id == self.actor.tenant_id, AuditEntry.record_id == row.id)
-            .order_by(AuditEntry.id)
+            .order_by(AuditEntry.record_version, AuditEntry.id)  # ids written in one millisecond are unordered
         )
         return [
             {"id": e.id, "action": e.action, "actor_id": e.actor_id, "at": e.at, "record_version": e.record_version,

@@ -38,13 +38,14 @@ def is_stalled(pipeline: Pipeline | None, row: Any, now: datetime) -> bool:
 
 def record_stage_change(session: Session, row: Any, from_stage: str | None, to_stage: str, at: datetime,
                         actor_id: str | None, *, since: datetime | None = None, reason: str | None = None,
-                        comment: str | None = None, override: bool = False) -> None:
+                        comment: str | None = None, override: bool = False,
+                        override_reason: str | None = None) -> None:
     """Write the history row of a move (`since`: when the record entered `from_stage`)."""
     seconds = int((at - since).total_seconds()) if since is not None else None
     session.execute(insert(StageChange).values(
         tenant_id=row.tenant_id, id=new_id(), record_id=row.id, entity=row.entity, pipeline=row.pipeline,
         from_stage=from_stage, to_stage=to_stage, at=at, seconds_in_from=seconds, actor_id=actor_id,
-        reason=reason, comment=comment, override=override,
+        reason=reason, comment=comment, override=override, override_reason=override_reason,
     ))
 
 
@@ -55,4 +56,4 @@ def list_stage_history(session: Session, tenant_id: str, record_id: str) -> list
                            .order_by(StageChange.at, StageChange.id))
     return [{"id": r.id, "pipeline": r.pipeline, "from": r.from_stage, "to": r.to_stage, "at": r.at,
              "seconds_in_from": r.seconds_in_from, "actor_id": r.actor_id, "reason": r.reason,
-             "comment": r.comment, "override": r.override} for r in rows]
+             "comment": r.comment, "override": r.override, "override_reason": r.override_reason} for r in rows]

@@ -45,14 +45,24 @@ def _prefixed(errors: list[ErrorDetail], prefix: str) -> list[ErrorDetail]:
     return [ErrorDetail(prefix + e.pointer, e.code, e.params) for e in errors]
 
 
-def _text(body: Mapping[str, Any], key: str, errors: list[ErrorDetail], limit: int) -> str | None:
+MOVE_KEYS = frozenset({"to", "data", "reason", "comment", "override"})
+
+
+def _text(body: Mapping[str, Any], key: str, errors: list[ErrorDetail], limit: int, prefix: str = "") -> str | None:
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
-        errors.append(detail(f"/{key}", "type", expected=f"text of at most {limit} characters"))
+        errors.append(detail(f"{prefix}/{key}", "type", expected=f"text of at most {limit} characters"))
         return None
     return value
+
+
+def _won_at(pipeline: Pipeline, row: Record, to: str, now: datetime) -> datetime | None:
+    """When the record was won: kept while it moves between won stages (e.g. contract → service)."""
+    if to not in pipeline.won:
+        return None
+    return row.won_at if row.stage in pipeline.won and row.won_at is not None else now
 
 
 class StageService:
@@ -66,8 +76,10 @@ class StageService:
 
     def move(self, entity_key: str, record_id: str, body: Any) -> RecordView:
         """Move a record to `body["to"]`, filling `body["data"]` on the way; 422 lists every unmet requirement."""
+        entity, permission = self.records.allowed(entity_key, "update")
         body = self.records.as_object(body)
-        errors: list[ErrorDetail] = []
+        errors: list[ErrorDetail] = [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where="")
+                                     for k in body if k not in MOVE_KEYS]
         to = body.get("to")
         if not isinstance(to, str) or not to:
             errors.append(detail("/to", "required"))
@@ -77,18 +89,19 @@ class StageService:
             data = {}
         reason, comment = _text(body, "reason", errors, 200), _text(body, "comment", errors, 2000)
         override = body.get("override")
+        override_reason = None
         if override is not None:
             if not self.actor.role.admin:
                 raise PermissionDeniedError("only tenant admins may override a stage's rules",
                                             [detail("/override", "override_forbidden")])
-            override_reason = override.get("reason") if isinstance(override, dict) else None
-            if not isinstance(override_reason, str) or not override_reason.strip():
+            given = override.get("reason") if isinstance(override, dict) else None
+            if not isinstance(given, str) or not given.strip():
                 errors.append(detail("/override/reason", "required"))
+            else:
+                override_reason = _text(override, "reason", errors, 200, "/override")
         if errors:
             raise RecordInvalidError("the stage change is invalid", errors)
-        entity, permission = self.records.allowed(entity_key, "update")
-        move = Move(str(to), reason, comment, override=override is not None)
-        override_reason = override["reason"] if override is not None else None
+        move = Move(str(to), reason if to == LOST else None, comment, override=override is not None)
         return self.records.transaction(lambda: self._move(entity, permission, record_id, move, data, override_reason))
 
     def _move(self, entity: EntityDef, permission: Any, record_id: str, move: Move, data: dict[str, Any],
@@ -130,11 +143,11 @@ class StageService:
             row, stage=move.to, stage_entered_at=now, updated_at=now, updated_by=self.actor.user_id,
             probability=target.probability if target else Decimal(0),
             forecast_category=forecast_category(pipeline, move.to),
-            won_at=now if move.to in pipeline.won else None, lost_at=now if move.to == LOST else None,
+            won_at=_won_at(pipeline, row, move.to, now), lost_at=now if move.to == LOST else None,
         )
         record_stage_change(self.session, row, before, move.to, now, self.actor.user_id, since=since,
-                            reason=override_reason if move.override else move.reason, comment=move.comment,
-                            override=move.override)
+                            reason=move.reason, comment=move.comment, override=move.override,
+                            override_reason=override_reason)
         changes: dict[str, Any] = {"stage": [before, move.to]}
         if move.override:
             changes["override"] = [None, override_reason]

@@ -134,9 +134,10 @@ class StageChange(TenantScoped, Base):
     at: Mapped[datetime]
     seconds_in_from: Mapped[int | None]  # time spent in `from_stage`
     actor_id: Mapped[str | None] = mapped_column(ID)
-    reason: Mapped[str | None] = mapped_column(String(200))  # why lost, or why an admin overrode the rules
+    reason: Mapped[str | None] = mapped_column(String(200))  # why lost
     comment: Mapped[str | None] = mapped_column(String(2000))
-    override: Mapped[bool] = mapped_column(default=False)
+    override: Mapped[bool] = mapped_column(default=False)  # an admin moved past the rules and the gate
+    override_reason: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),

@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=200), nullable=True),
     sa.Column('comment', sa.String(length=2000), nullable=True),
     sa.Column('override', sa.Boolean(), nullable=False),
+    sa.Column('override_reason', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id', 'record_id'], ['records.tenant_id', 'records.id'],
                             name=op.f('fk_stage_history_tenant_id_records')),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_stage_history'))
