@@ -40,8 +40,12 @@ def _message(gate: Gate) -> Localized:
     return _words(gate.message) if gate.message else Localized("", "")
 
 
-def check_movement(pipeline: Pipeline, current: str | None, move: Move) -> list[ErrorDetail]:
-    """The pipeline's rules: the target exists, and skipping, moving back and leaving a terminal stage."""
+def check_movement(pipeline: Pipeline, current: str | None, move: Move,
+                   lost_from: str | None = None) -> list[ErrorDetail]:
+    """The pipeline's rules: the target exists, and skipping, moving back and leaving a terminal stage.
+
+    Reopening a lost record counts as moving on from the stage it was lost in (`lost_from`): back to it or
+    before it is moving back, and past the stage after it is skipping."""
     if move.to != LOST and pipeline.stage(move.to) is None:
         return [detail("/to", "unknown_stage", stage=move.to)]
     if move.to == current:
@@ -55,7 +59,9 @@ def check_movement(pipeline: Pipeline, current: str | None, move: Move) -> list[
     if target is None:  # to lost: from any stage that is not terminal
         return []
     if current == LOST:
-        return [] if pipeline.allow_back else [detail("/to", "stage_back", stage=move.to)]
+        if not pipeline.allow_back:
+            return [detail("/to", "stage_back", stage=move.to)]
+        here = pipeline.stage(lost_from or "")
     if here is not None and target.index > here.index + 1 and not pipeline.allow_skip:
         return [detail("/to", "stage_skipped", stage=move.to, next=pipeline.stages[here.index + 1].key)]
     if here is not None and target.index < here.index and not pipeline.allow_back:

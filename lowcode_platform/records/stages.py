@@ -26,7 +26,7 @@ from lowcode_platform.forms.submission import check_submission
 from lowcode_platform.pipelines.definition import LOST, ActivityCount, Pipeline
 from lowcode_platform.pipelines.gates import Move, check_gate, check_lost, check_movement
 from lowcode_platform.records.automations import Event
-from lowcode_platform.records.derive import normalized, system_values
+from lowcode_platform.records.derive import broken_rules, normalized, system_values
 from lowcode_platform.records.service import RecordService, RecordView
 from lowcode_platform.records.stage_history import (
     FORECAST_CATEGORIES,
@@ -38,7 +38,7 @@ from lowcode_platform.records.views import sees_pii, visible_data
 from lowcode_platform.rules.sql import to_sql
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.storage.json_fields import json_field
-from lowcode_platform.storage.tables import Record
+from lowcode_platform.storage.tables import Record, StageChange
 
 
 def _prefixed(errors: list[ErrorDetail], prefix: str) -> list[ErrorDetail]:
@@ -118,7 +118,7 @@ class StageService:
         pipeline = self.config.pipelines.get(row.pipeline)
         if pipeline is None:
             raise RecordInvalidError("the record has no pipeline", [detail("", "no_pipeline", entity=entity.key)])
-        errors = check_movement(pipeline, row.stage, move)
+        errors = check_movement(pipeline, row.stage, move, self._lost_from(row) if row.stage == LOST else None)
         form = self.config.forms.get(entity.key, f"stage_{move.to}")
         if not errors and form is not None:  # the stage's own form decides what may be filled on the way
             shown, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
@@ -167,8 +167,17 @@ class StageService:
         if move.override or target is None:
             return errors
         facts = self.records.facts(entity, after, system_values(row))
+        errors += _prefixed(broken_rules(self.config.rules.of(entity.key), facts, now), "/data")
         counts = {c.pointer: self._count(c, row, now) for c in target.gate.activities}
         return errors + check_gate(target.gate, entity, facts, now, counts)
+
+    def _lost_from(self, row: Record) -> str | None:
+        """The stage a lost record was lost in (its last move into `lost`)."""
+        return self.session.scalar(
+            select(StageChange.from_stage)
+            .where(StageChange.tenant_id == row.tenant_id, StageChange.record_id == row.id,
+                   StageChange.to_stage == LOST)
+            .order_by(StageChange.at.desc(), StageChange.id.desc()).limit(1))
 
     def _count(self, count: ActivityCount, row: Record, now: datetime) -> int:
         """Activities of `count.entity` logged on the record since it entered its current stage."""

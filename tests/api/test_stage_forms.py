@@ -38,3 +38,19 @@ def test_the_stage_form_is_served_like_any_form(make_tenant: Any) -> None:
     document = tenant.call("GET", f"/api/v1/forms/lead/stage_qualified?id={lead['id']}", "rep1").get_json()
     assert document["uiSchema"]["ui:order"] == ["employees", "notes"] and document["formData"] == {"employees": 7}
     assert document["schema"]["required"] == ["employees"]
+
+
+def test_a_refused_move_lists_the_records_broken_rules_with_the_gate(make_tenant: Any) -> None:
+    """One refusal names both the gate's missing field and a validation rule the data on the way breaks."""
+    document = config_with_stage_form()
+    del document["forms"]
+    document["entities"]["lead"]["validations"] = [{
+        "key": "score_needs_employees", "when": {"$gt": {"score": 0}}, "assert": {"$lt": {"score": 10}},
+        "message": {"en": "A score is below 10.", "zh": "评分须小于 10。"}, "pointer": "/score"}]
+    tenant = make_tenant(document)
+    lead = tenant.create("lead", {"name": "A"}, "rep1")
+    response = tenant.call("POST", f"/api/v1/records/lead/{lead['id']}/stage", "rep1",
+                           json={"to": "qualified", "data": {"score": 50}})
+    assert response.status_code == 422
+    assert sorted((e["pointer"], e["code"]) for e in response.get_json()["errors"]) == [
+        ("/data/employees", "gate_required"), ("/data/score", "rule_failed")]

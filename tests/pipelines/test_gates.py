@@ -86,6 +86,7 @@ MOVEMENT_CASES = [
     pytest.param(SALES, "new", Move(LOST, "price", "x"), [], id="lost-from-the-first-stage"),
     pytest.param(SALES, "proposal", Move(LOST), [], id="lost-from-any-open-stage"),
     pytest.param(SALES, LOST, Move("new"), [], id="reopen-with-allow-back"),
+    pytest.param(SALES, LOST, Move("won"), [], id="reopen-from-an-unknown-stage-checks-no-skip"),
     pytest.param(FORWARD_ONLY, LOST, Move("new"), [("/to", "stage_back")], id="reopen-is-moving-back"),
     pytest.param(FORWARD_ONLY, LOST, Move("proposal"), [("/to", "stage_back")], id="reopen-later-stage-is-back"),
     pytest.param(SALES, "new", Move("won", override=True), [], id="override-skips"),
@@ -199,3 +200,16 @@ def test_a_gate_without_a_message_still_reads_well() -> None:
         text = error.message_in(locale)
         assert "{" not in text and "None" not in text
     assert "Tags" in error.message_in("en") and "标签" in error.message_in("zh")
+
+
+@pytest.mark.parametrize(("pipeline", "lost_from", "to", "expected"), [
+    pytest.param(SALES, "qualified", "qualified", [], id="back-to-where-it-was-lost"),
+    pytest.param(SALES, "qualified", "proposal", [], id="on-to-the-next-stage"),
+    pytest.param(SALES, "new", "won", [("/to", "stage_skipped")], id="past-the-next-stage-is-skipping"),
+    pytest.param(SKIPPING, "new", "won", [], id="skipping-allowed"),
+    pytest.param(FORWARD_ONLY, "qualified", "proposal", [("/to", "stage_back")], id="no-reopening-without-back"),
+])
+def test_reopening_a_lost_record_moves_on_from_the_stage_it_was_lost_in(
+        pipeline: Pipeline, lost_from: str, to: str, expected: list[tuple[str, str]]) -> None:
+    """A lost record reopens as if from the stage it was lost in: skipping and moving back rules apply."""
+    assert pairs(check_movement(pipeline, LOST, Move(to), lost_from)) == expected
