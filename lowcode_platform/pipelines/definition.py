@@ -24,6 +24,7 @@ from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.labels import Label
 
 LOST = "lost"  # the stage key of a lost record, in every pipeline
+CENT = Decimal("0.01")  # probabilities are kept to two decimals (records.probability is NUMERIC(5, 2))
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def compile_pipelines(document: Mapping[str, Any], entities: Mapping[str, Entity
             seen.add(stage["key"])
             gate = _gate(stage.get("gate", {}), f"{pointer}/gate", entity, entities, scopes, activity_links, errors)
             stages.append(Stage(stage["key"], Label.parse(stage["label"], stage["key"]),
-                                Decimal(str(stage["probability"])), i, stage.get("rot_days"),
+                                Decimal(str(stage["probability"])).quantize(CENT), i, stage.get("rot_days"),
                                 bool(stage.get("terminal", False)), gate))
         for i, name in enumerate(spec["won"]):
             if name not in seen:

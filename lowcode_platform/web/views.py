@@ -15,12 +15,16 @@ from werkzeug.wrappers import Response
 
 from lowcode_platform import jsonutil
 from lowcode_platform.accounts.service import list_users
+from lowcode_platform.analytics.service import AnalyticsService
 from lowcode_platform.errors import ErrorDetail, PlatformError, RecordInvalidError, detail, field_of
 from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.records.stages import StageService
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.regions import load_regions
+from lowcode_platform.web.charts import LEFT as CHART_LEFT
+from lowcode_platform.web.charts import WIDTH as CHART_WIDTH
+from lowcode_platform.web.charts import funnel_bars
 from lowcode_platform.web.context import (
     CsrfError,
     SignInRequiredError,
@@ -43,6 +47,7 @@ bp.app_template_global("t")(text)
 bp.app_template_global("csrf_token")(csrf_token)
 bp.app_template_global("input_name")(input_name)
 PAGE_SIZE = 50
+FUNNEL_FILTERS = ("from", "to", "owner", "team", "source", "target_amount", "target_count")
 VERSION = re.compile(r"[0-9]{1,18}")
 PICKER_SIZE = 200
 
@@ -146,7 +151,27 @@ def sign_out() -> Response:
 @bp.route("/")
 def home() -> Any:
     who = web_caller()
-    return render_template("web/home.html", locale=page_locale(), who=who, entities=_entities(who))
+    return render_template("web/home.html", locale=page_locale(), who=who, entities=_entities(who),
+                           pipelines=_pipelines(who))
+
+
+@bp.route("/analytics/funnel/<pipeline>")
+def funnel_page(pipeline: str) -> Any:
+    """The funnel of a pipeline: a chart (server-rendered SVG, numbers on it) and the stage table beside it."""
+    who = web_caller()
+    locale = page_locale()
+    args = {k: v for k, v in request.args.items() if k in FUNNEL_FILTERS and v.strip()}
+    funnel = AnalyticsService(who.session, who.config, who.actor).funnel(pipeline, args)
+    bars, height = funnel_bars(funnel["stages"], locale)
+    return render_template("web/funnel.html", locale=locale, who=who, entities=_entities(who), funnel=funnel,
+                           bars=bars, height=height, chart_width=CHART_WIDTH, left=CHART_LEFT, args=args,
+                           pipelines=_pipelines(who))
+
+
+def _pipelines(who: WebCaller) -> list[Any]:
+    """The pipelines whose records the user may read (their funnels)."""
+    role = who.actor.role
+    return [p for p in who.config.pipelines.pipelines.values() if role.permission(p.entity).allows("read")]
 
 
 @bp.route("/<entity>")
