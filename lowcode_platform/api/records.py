@@ -37,6 +37,11 @@ FORM_PARAMETER = {"in": "query", "name": "form", "schema": {"type": "string"},
                                  "be unchanged, and its required fields are required"}
 
 
+PIPELINE_PARAMETER = {"in": "query", "name": "pipeline", "schema": {"type": "string"},
+                      "description": "the pipeline a record of a pipeline's entity starts in (default: the "
+                                     "entity's first); 400 when it is not one of the entity's pipelines"}
+
+
 def _service() -> RecordService:
     who = caller()
     return RecordService(who.session, who.config, who.actor)
@@ -82,16 +87,17 @@ class Records(MethodView):
         page = _service().list(entity, request.args.to_dict())
         return json_response({"items": [v.to_json() for v in page.items], "next_cursor": page.next_cursor})
 
-    @blp.doc(requestBody=OBJECT_BODY, parameters=[FORM_PARAMETER])
+    @blp.doc(requestBody=OBJECT_BODY, parameters=[FORM_PARAMETER, PIPELINE_PARAMETER])
     @blp.response(201, RecordSchema)
     @blp.alt_response(422, schema=ProblemSchema)
     def post(self, entity: str) -> Any:
         """Create a record; the body holds the entity's fields."""
         service = _service()
-        form = request.args.get("form")
+        form, pipeline = request.args.get("form"), request.args.get("pipeline")
         if form:
-            return _record_response(FormService(service).create(entity, form, json_body()), 201, location=True)
-        return _record_response(service.create(entity, json_body()), 201, location=True)
+            return _record_response(FormService(service).create(entity, form, json_body(), pipeline), 201,
+                                    location=True)
+        return _record_response(service.create(entity, json_body(), pipeline), 201, location=True)
 
 
 @blp.route("/<entity>/<record_id>")

@@ -134,12 +134,12 @@ class FormService:
                  if field_of(e.pointer) not in seen]
         return Submission(submission.data, submission.errors + extra)
 
-    def create(self, entity_key: str, purpose: str, body: Any) -> RecordView:
+    def create(self, entity_key: str, purpose: str, body: Any, pipeline: str | None = None) -> RecordView:
         """Create a record from what was submitted through a create form."""
         submission = self.check(entity_key, purpose, body)
         if submission.errors:
             raise RecordInvalidError("the record is invalid", submission.errors)
-        return self.records.create(entity_key, submission.data)
+        return self.records.create(entity_key, submission.data, pipeline)
 
     def update(self, entity_key: str, purpose: str, record_id: str, body: Any, expected_version: int) -> RecordView:
         """Change a record with what was submitted through an edit form."""

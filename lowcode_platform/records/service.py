@@ -25,11 +25,13 @@ from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import (
     ConflictError,
     ErrorDetail,
+    MalformedRequestError,
     NotFoundError,
     PermissionDeniedError,
     RecordInvalidError,
     detail,
     escape_pointer_token,
+    parameter_error,
 )
 from lowcode_platform.messages import NOWHERE, Localized
 from lowcode_platform.records.automations import AutomationFailedError, AutomationRunner, Event, record_failure
@@ -219,9 +221,13 @@ class RecordService:
     # -- writes --------------------------------------------------------------------------------
 
     @_transaction
-    def create(self, entity_key: str, body: Any) -> RecordView:
+    def create(self, entity_key: str, body: Any, pipeline: str | None = None) -> RecordView:
+        """Create a record; a record of a pipeline's entity starts in `pipeline` (default: the entity's first)."""
         entity, _ = self.allowed(entity_key, "create")
-        row, events = self.insert(entity, self.as_object(body), self.actor.user_id, self.clock())
+        if pipeline is not None and pipeline not in {p.key for p in self.config.pipelines.of(entity.key)}:
+            raise MalformedRequestError("unknown pipeline", [parameter_error("pipeline", "unknown_pipeline",
+                                                                             pipeline=pipeline, entity=entity.key)])
+        row, events = self.insert(entity, self.as_object(body), self.actor.user_id, self.clock(), pipeline=pipeline)
         if self.automations.run(events) and row.id in self.automations.changed:
             return self._view(entity, self.load_any(entity, row.id))
         return self._view(entity, row)
@@ -244,7 +250,7 @@ class RecordService:
         return self._view(entity, row)  # the loaded row: automations' own writes updated it too
 
     def insert(self, entity: EntityDef, body: dict[str, Any], owner_id: str | None, now: datetime,
-               depth: int = 0) -> tuple[StoredRecord, list[Event]]:
+               depth: int = 0, pipeline: str | None = None) -> tuple[StoredRecord, list[Event]]:
         """Create a record (no permission check: callers decide) and the events it causes."""
         rules = self.config.rules.of(entity.key)
         given = {k: body[k] for k in rules.computed_keys if k in body}
@@ -255,8 +261,8 @@ class RecordService:
             "version": 1, "config_version": self.config.version,
         }
         pipelines = self.config.pipelines.of(entity.key)
-        if pipelines:  # a record of a pipeline's entity starts in the first stage of the first pipeline
-            start = pipelines[0]
+        if pipelines:  # a record of a pipeline's entity starts in the first stage of its pipeline
+            start = next((p for p in pipelines if p.key == pipeline), pipelines[0])
             values.update(pipeline=start.key, stage=start.first.key, stage_entered_at=now,
                           probability=start.first.probability, forecast_category=forecast_category(start, start.first.key))
         system = {"owner": owner_id, "stage": values.get("stage"), "pool": None, "created_at": now,
