@@ -168,6 +168,15 @@ def funnel_page(pipeline: str) -> Any:
                            pipelines=_pipelines(who))
 
 
+def _stage_label(who: WebCaller, pipeline_key: str | None, stage: str | None, locale: str) -> str | None:
+    """The name of a record's stage in its pipeline (None for a record without one)."""
+    pipeline = who.config.pipelines.get(pipeline_key)
+    if pipeline is None:
+        return None
+    found = pipeline.stage(stage or "")
+    return (found.label if found else pipeline.lost_label).get(locale)
+
+
 def _pipelines(who: WebCaller) -> list[Any]:
     """The pipelines whose records the user may read (their funnels)."""
     role = who.actor.role
@@ -182,12 +191,15 @@ def list_page(entity: str) -> Any:
     page = records.list(entity, {**args, "limit": str(PAGE_SIZE)})
     definition = who.config.entities[entity]
     columns = list_columns(definition, who.actor.role.key)
-    rows = [{"id": v.row.id, "cells": [show_value(definition.fields[c], v.data.get(c), page_locale()) for c in columns]}
+    locale = page_locale()
+    rows = [{"id": v.row.id, "cells": [show_value(definition.fields[c], v.data.get(c), locale) for c in columns],
+             "stage": _stage_label(who, v.row.pipeline, v.row.stage, locale), "stalled": v.stalled}
             for v in page.items]
     return render_template("web/list.html", locale=page_locale(), who=who, entity=definition, columns=columns,
                            rows=rows, next_cursor=page.next_cursor, entities=_entities(who),
                            can_create=who.actor.role.permission(entity).allows("create"),
-                           can_edit=who.actor.role.permission(entity).allows("update"))
+                           can_edit=who.actor.role.permission(entity).allows("update"),
+                           staged=bool(who.config.pipelines.of(entity)))
 
 
 def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose: str, *, record_id: str | None,

@@ -99,3 +99,12 @@ def test_the_stage_form_needs_the_csrf_token(make_tenant: Any, browser: Any) -> 
     lead = tenant.create("lead", {"name": "A", "employees": 30}, "rep1")
     client = browser(tenant, "rep1")
     assert client.post(f"/web/lead/{lead['id']}/stage", data={"to": "lost", "reason": "price"}).status_code == 400
+
+
+def test_the_list_shows_each_records_stage(make_tenant: Any, browser: Any) -> None:
+    """A pipeline entity's list has a stage column naming each record's stage."""
+    tenant = make_tenant(pipeline_config())
+    lead = tenant.create("lead", {"name": "A"}, "rep1")
+    tenant.call("POST", f"/api/v1/records/lead/{lead['id']}/stage", "rep1", json={"to": "lost", "reason": "price"})
+    page = browser(tenant, "rep1").get("/web/lead")
+    assert '<td class="stage-cell">Lost</td>' in page.text
