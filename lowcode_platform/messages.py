@@ -153,6 +153,10 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     "gate_activities": {"en": "needs at least {min} {what} in the current stage ({found} so far). {message}",
                         "zh": "当前阶段至少需要 {min} 次{what}（目前 {found} 次）。{message}"},
     "override_forbidden": {"en": "only tenant admins may override a stage's rules", "zh": "只有租户管理员可以越过阶段规则"},
+    "gate_on_first_stage": {
+        "en": "the first stage takes no gate: records are created in it (require fields of the entity instead)",
+        "zh": "第一阶段不能设置准入条件：记录创建时即处于该阶段（请改为在实体中设置必填字段）",
+    },
     "unknown_pipeline": {"en": "{pipeline!r} is not a pipeline of {entity!r}", "zh": "{pipeline!r} 不是 {entity!r} 的销售管道"},
     "no_pipeline": {"en": "{entity!r} records have no pipeline", "zh": "{entity!r} 记录没有销售管道"},
     # forms

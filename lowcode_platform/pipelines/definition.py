@@ -163,6 +163,8 @@ def compile_pipelines(document: Mapping[str, Any], entities: Mapping[str, Entity
             elif stage["key"] in seen:
                 errors.append(detail(f"{pointer}/key", "duplicate_key", key=stage["key"], where=""))
             seen.add(stage["key"])
+            if i == 0 and "gate" in stage:  # records are created in it: there is no move before to check
+                errors.append(detail(f"{pointer}/gate", "gate_on_first_stage"))
             gate = _gate(stage.get("gate", {}), f"{pointer}/gate", entity, entities, scopes, activity_links, errors)
             stages.append(Stage(stage["key"], Label.parse(stage["label"], stage["key"]),
                                 Decimal(str(stage["probability"])).quantize(CENT), i, stage.get("rot_days"),

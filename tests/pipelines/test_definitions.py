@@ -101,6 +101,8 @@ A = "stages/2/gate/activities/0"
 
 SEMANTIC_CASES = [
     pytest.param(at("entity", "ghost"), f"{S}/entity", "unknown_entity", id="unknown_entity-pipeline"),
+    pytest.param(at("stages/0/gate", {"required": ["amount"]}), f"{S}/stages/0/gate", "gate_on_first_stage",
+                 id="gate_on_first_stage"),
     pytest.param(at("stages/1/key", LOST), f"{S}/stages/1/key", "reserved_stage", id="reserved_stage-lost"),
     pytest.param(at("stages/2/key", "new"), f"{S}/stages/2/key", "duplicate_key", id="duplicate_key-stage"),
     pytest.param(at("won", ["closed"]), f"{S}/won/0", "unknown_stage", id="unknown_stage-won"),
@@ -180,7 +182,8 @@ def test_errors_render_messages_in_english_and_chinese(mutation: Mutation, point
 def test_every_pipeline_code_is_in_the_catalog() -> None:
     """Each code pipelines and their moves produce has an English and a different Chinese template."""
     codes = {"unknown_stage", "reserved_stage", "not_an_activity", "same_stage", "stage_terminal", "stage_skipped",
-             "stage_back", "gate_required", "gate_condition", "gate_activities", "override_forbidden", "no_pipeline"}
+             "stage_back", "gate_required", "gate_condition", "gate_activities", "override_forbidden", "no_pipeline",
+             "gate_on_first_stage", "unknown_pipeline"}
     for code in sorted(codes):
         assert set(CATALOG[code]) == {"en", "zh"}, code
         assert CATALOG[code]["zh"] != CATALOG[code]["en"], code
