@@ -169,6 +169,16 @@ def list_users(session: Session, tenant_id: str, limit: int) -> list[tuple[str, 
     return [(row.id, row.name) for row in rows]
 
 
+def owner_scope(actor: Actor, scope: str, owner: Any, team_owners: Any = None) -> list[Any]:
+    """The clause that keeps the records a permission `scope` (own, team, all) shows `actor`, on the column
+    `owner`; `team_owners` is `team_owner_ids(actor)` when the caller keeps it (built once per request)."""
+    if scope == "own":
+        return [owner == actor.user_id]
+    if scope == "team":
+        return [owner.in_(team_owners if team_owners is not None else team_owner_ids(actor))]
+    return []
+
+
 def team_owner_ids(actor: Actor) -> Select[tuple[str]]:
     """Owners whose records a `team` scope shows: the actor, their team mates and everyone below them
     (direct and indirect reports), as one SQL query to use in `owner_id IN (...)`."""

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from lowcode_platform.accounts.actor import Actor
-from lowcode_platform.accounts.service import team_owner_ids
+from lowcode_platform.accounts.service import owner_scope
 from lowcode_platform.analytics import funnel as sql
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import (
@@ -219,11 +219,7 @@ class AnalyticsService:
 
     def _visible(self, permission: Permission) -> list[ColumnElement[bool]]:
         """The clauses of the actor's read scope: the records a list of theirs would show."""
-        if permission.scope == "own":
-            return [Record.owner_id == self.actor.user_id]
-        if permission.scope == "team":
-            return [Record.owner_id.in_(team_owner_ids(self.actor))]
-        return []
+        return owner_scope(self.actor, permission.scope, Record.owner_id)
 
     # -- figures -----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from lowcode_platform.accounts.actor import Actor
-from lowcode_platform.accounts.service import team_owner_ids
+from lowcode_platform.accounts.service import owner_scope, team_owner_ids
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import (
     ConflictError,
@@ -382,12 +382,9 @@ class RecordService:
         return team_owner_ids(self.actor)
 
     def _visible(self, entity: EntityDef, permission: Permission) -> list[ColumnElement[bool]]:
-        clauses = [Record.tenant_id == self.actor.tenant_id, Record.entity == entity.key]
-        if permission.scope == "own":
-            clauses.append(Record.owner_id == self.actor.user_id)
-        elif permission.scope == "team":
-            clauses.append(Record.owner_id.in_(self._team_owners))
-        return clauses
+        return [Record.tenant_id == self.actor.tenant_id, Record.entity == entity.key,
+                *owner_scope(self.actor, permission.scope, Record.owner_id,
+                             self._team_owners if permission.scope == "team" else None)]
 
     def load(self, entity: EntityDef, permission: Permission, record_id: str, *,
               include_deleted: bool = False) -> Record:
