@@ -50,11 +50,19 @@ class TenantRules:
         return {key: tuple(value) for key, value in grouped.items()}
 
 
+def _stage_keys(document: Mapping[str, Any], entity: str) -> frozenset[str] | None:
+    """The stage keys of the entity's pipelines (and `lost`), read from the checked document; None without one."""
+    pipelines = [p for p in document.get("pipelines", {}).values() if p.get("entity") == entity]
+    if not pipelines:
+        return None
+    return frozenset({s["key"] for p in pipelines for s in p["stages"]} | {"lost"})
+
+
 def compile_rules(document: Mapping[str, Any], entities: Mapping[str, EntityDef], timezone: str
                   ) -> tuple[TenantRules, list[ErrorDetail]]:
     """The compiled rules of a config whose structure is valid, and every error found in them."""
     errors: list[ErrorDetail] = []
-    scopes = {key: entity_scope(entity, timezone) for key, entity in entities.items()}
+    scopes = {key: entity_scope(entity, timezone, _stage_keys(document, key)) for key, entity in entities.items()}
     compiled: dict[str, EntityRules] = {}
     for key, entity in entities.items():
         spec = document["entities"][key]

@@ -88,14 +88,17 @@ def field_attribute(field: FieldDef) -> Attribute:
     return _field_attributes(field.key, field.type, tuple(o.value for o in field.options))[0]
 
 
-def entity_scope(entity: EntityDef, timezone: str = "UTC") -> Scope:
-    """Every name a condition on `entity` may use."""
+def entity_scope(entity: EntityDef, timezone: str = "UTC", stages: frozenset[str] | None = None) -> Scope:
+    """Every name a condition on `entity` may use; `stages`: the stage keys its pipelines have, if any
+    (then `stage` compares only with one of them)."""
     attributes: dict[str, Attribute] = {}
     for field in entity.fields.values():
         for attribute in _field_attributes(field.key, field.type, tuple(o.value for o in field.options)):
             attributes[attribute.name] = attribute
     for name in SYSTEM:
         attributes[name] = Attribute(name, STRING, source="system")
+    if stages is not None:
+        attributes["stage"] = Attribute("stage", STRING, source="system", options=stages)
     for name in DAYS:
         attributes[name] = Attribute(name, NUMBER, source="derived", integer=True, format="days")
     attributes["created_on"] = Attribute("created_on", STRING, source="derived", format="date")

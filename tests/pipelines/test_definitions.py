@@ -254,3 +254,13 @@ def test_allow_skip_allow_back_and_an_optional_comment() -> None:
     pipeline = compile_config(document, 1).pipelines.get("sales")
     assert pipeline is not None
     assert (pipeline.allow_skip, pipeline.allow_back, pipeline.lost_comment_required) == (True, False, False)
+
+
+def test_a_condition_names_only_stages_the_entitys_pipelines_have() -> None:
+    """`stage` in a condition compares with a stage key of the entity's pipelines or `lost`; a typo is an error."""
+    config = pipeline_config()
+    config["entities"]["deal"]["validations"] = [
+        {"key": "typo", "when": {"stage": "proposel"}, "assert": {"confirmed": True}, "message": label("m")},
+        {"key": "lost", "when": {"stage": "lost"}, "assert": {"confirmed": True}, "message": label("m")},
+    ]
+    assert pairs(config) == [("/entities/deal/validations/0/when/stage", "condition_option")]
