@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lowcode_platform import jsonutil
+from lowcode_platform.conversion import TenantConversions, compile_conversions
 from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
 from lowcode_platform.forms import TenantForms, compile_forms
 from lowcode_platform.pipelines import TenantPipelines, compile_pipelines
@@ -41,6 +42,7 @@ class TenantConfig:
     rules: TenantRules
     forms: TenantForms
     pipelines: TenantPipelines
+    conversions: TenantConversions
     document_text: str
 
     @property
@@ -60,6 +62,7 @@ class _Checked:
     rules: TenantRules | None = None
     forms: TenantForms | None = None
     pipelines: TenantPipelines | None = None
+    conversions: TenantConversions | None = None
 
 
 def _check(document: Any) -> _Checked:
@@ -73,7 +76,11 @@ def _check(document: Any) -> _Checked:
     links = {key: rules.of(key).activity_for for key in entities}
     pipelines, pipeline_errors = compile_pipelines(document, entities, rules.scopes, links)
     pipeline_errors += check_stage_moves(rules.automations, pipelines)
-    return _Checked(errors + form_errors + pipeline_errors, entities, rules, forms, pipelines)
+    stages = {key: frozenset(s.key for p in pipelines.of(key) for s in p.stages) | ({"lost"} if pipelines.of(key) else set())
+              for key in entities}
+    conversions, conversion_errors = compile_conversions(document, entities, rules.scopes, stages)
+    return _Checked(errors + form_errors + pipeline_errors + conversion_errors, entities, rules, forms, pipelines,
+                    conversions)
 
 
 def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
@@ -85,7 +92,7 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
     """Check `document` and compile it; raises `ConfigInvalidError` with every error found."""
     checked = _check(document)
     if (checked.errors or checked.rules is None or checked.entities is None or checked.forms is None
-            or checked.pipelines is None):
+            or checked.pipelines is None or checked.conversions is None):
         raise ConfigInvalidError("the tenant config is invalid", checked.errors)
     tenant = document.get("tenant", {})
     locales = tuple(document.get("locales", ("en", "zh")))
@@ -101,6 +108,7 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
         rules=checked.rules,
         forms=checked.forms,
         pipelines=checked.pipelines,
+        conversions=checked.conversions,
         document_text=jsonutil.dumps(document),
     )
 

@@ -159,6 +159,13 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     },
     "unknown_pipeline": {"en": "{pipeline!r} is not a pipeline of {entity!r}", "zh": "{pipeline!r} 不是 {entity!r} 的销售管道"},
     "no_pipeline": {"en": "{entity!r} records have no pipeline", "zh": "{entity!r} 记录没有销售管道"},
+    # conversions
+    "template_needs_text": {"en": "a template makes text: {field!r} is not a text field", "zh": "模板生成文本：{field!r} 不是文本字段"},
+    "mapping_mismatch": {
+        "en": "{field!r} is a {type} field and cannot fill a {expected} field",
+        "zh": "{field!r} 是{type}字段，不能填入{expected}字段",
+    },
+    "unknown_target": {"en": "no target {target!r} in this conversion", "zh": "此转化中没有目标 {target!r}"},
     # forms
     "form_sections_or_tabs": {
         "en": "a form has either 'sections' or 'tabs', not both and not neither",
