@@ -165,6 +165,14 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "en": "{field!r} is a {type} field and cannot fill a {expected} field",
         "zh": "{field!r} 是{type}字段，不能填入{expected}字段",
     },
+    "already_converted": {"en": "already converted: {links}", "zh": "已转化：{links}"},
+    "not_convertible": {"en": "the record does not meet this conversion's condition", "zh": "记录不满足此转化的条件"},
+    "unknown_match": {"en": "{id!r} is not a match you may link", "zh": "{id!r} 不是可关联的匹配记录"},
+    "duplicate_match": {
+        "en": "a matching record exists (visible to you: {visible}); link it or ask its owner",
+        "zh": "已存在匹配的记录（您可见：{visible}）；请关联它或联系其负责人",
+    },
+    "converted_readonly": {"en": "the record was converted and is read-only", "zh": "记录已转化，不能修改"},
     "unknown_target": {"en": "no target {target!r} in this conversion", "zh": "此转化中没有目标 {target!r}"},
     # forms
     "form_sections_or_tabs": {

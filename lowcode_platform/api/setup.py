@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
-from lowcode_platform.api import analytics, automations, forms, meta, records, stages
+from lowcode_platform.api import analytics, automations, conversions, forms, meta, records, stages
 from lowcode_platform.api.context import close_session, refuse_unsafe_text
 from lowcode_platform.api.problems import register_problem_handlers
 
@@ -35,6 +35,7 @@ def register_api(app: Flask) -> Api:
     api.register_blueprint(forms.blp)
     api.register_blueprint(stages.blp)
     api.register_blueprint(analytics.blp)
+    api.register_blueprint(conversions.blp)
     _serve_swagger_assets(app)
     with app.app_context():
         meta.register_echo()

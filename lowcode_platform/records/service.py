@@ -52,7 +52,7 @@ from lowcode_platform.schema.fields import unique_key
 from lowcode_platform.storage.audit import diff, write_audit
 from lowcode_platform.storage.ids import new_id
 from lowcode_platform.storage.json_fields import json_field
-from lowcode_platform.storage.tables import AuditEntry, Record, RecordUniqueValue, User
+from lowcode_platform.storage.tables import AuditEntry, Record, RecordLink, RecordUniqueValue, User
 
 T = TypeVar("T")
 _INSERT_RECORD = insert(Record.__table__)
@@ -238,6 +238,7 @@ class RecordService:
         entity, permission = self.allowed(entity_key, "update")
         row = self.load(entity, permission, record_id)
         self._expect(row, expected_version)
+        self._refuse_if_converted(entity, row)
         patch = self.as_object(patch)
         unknown = [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where=NOWHERE)
                    for k in patch if k not in entity.fields]
@@ -375,6 +376,15 @@ class RecordService:
         if not permission.allows(action):
             raise PermissionDeniedError(f"your role may not {action} {entity_key} records")
         return entity, permission
+
+    def _refuse_if_converted(self, entity: EntityDef, row: Record) -> None:
+        """A record a read-only conversion converted keeps its data (its full data stays readable)."""
+        locking = [c.key for c in self.config.conversions.conversions.values()
+                   if c.source == entity.key and c.lead_readonly]
+        if locking and self.session.scalar(select(RecordLink.id).where(
+                RecordLink.tenant_id == row.tenant_id, RecordLink.from_id == row.id,
+                RecordLink.conversion.in_(locking)).limit(1)) is not None:
+            raise ConflictError("the record was converted and is read-only", [detail("", "converted_readonly")])
 
     @functools.cached_property
     def _team_owners(self) -> Any:

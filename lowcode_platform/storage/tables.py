@@ -146,6 +146,33 @@ class StageChange(TenantScoped, Base):
     )
 
 
+class RecordLink(TenantScoped, Base):
+    """Lineage between records: what a conversion made (or linked) from a record, one row per target."""
+
+    __tablename__ = "record_links"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # converted
+    conversion: Mapped[str] = mapped_column(KEY)
+    target: Mapped[str] = mapped_column(KEY)  # the conversion's name for the record made
+    from_entity: Mapped[str] = mapped_column(KEY)
+    from_id: Mapped[str] = mapped_column(ID)
+    to_entity: Mapped[str] = mapped_column(KEY)
+    to_id: Mapped[str] = mapped_column(ID)
+    action: Mapped[str] = mapped_column(String(16))  # created | linked
+    actor_id: Mapped[str | None] = mapped_column(ID)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "from_id"], ["records.tenant_id", "records.id"],
+                             name="fk_record_links_from_records"),
+        ForeignKeyConstraint(["tenant_id", "to_id"], ["records.tenant_id", "records.id"],
+                             name="fk_record_links_to_records"),
+        UniqueConstraint("tenant_id", "from_id", "conversion", "target"),  # a record converts once
+        Index("ix_record_links_to", "tenant_id", "to_id"),
+    )
+
+
 class RecordUniqueValue(TenantScoped, Base):
     """One claimed value of a `unique` field; the primary key makes two claims of it impossible."""
 

@@ -1,0 +1,39 @@
+"""Conversion endpoints: preview a record's conversion, and convert it in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from lowcode_platform.api.context import caller, json_body, json_response
+from lowcode_platform.api.envelopes import OBJECT_BODY, ProblemSchema
+from lowcode_platform.records.conversions import ConversionService
+from lowcode_platform.records.service import RecordService
+
+blp = Blueprint("conversions", __name__, url_prefix="/api/v1/conversions",
+                description="Lead conversion: preview, then convert into the configured targets")
+
+
+def _conversions() -> ConversionService:
+    who = caller()
+    return ConversionService(RecordService(who.session, who.config, who.actor))
+
+
+@blp.route("/<key>/<record_id>")
+class Conversion(MethodView):
+    @blp.response(200)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, key: str, record_id: str) -> Any:
+        """Each target prefilled by the mapping, the dedupe matches (only what you may see), past conversions."""
+        return json_response(_conversions().preview(key, record_id))
+
+    @blp.doc(requestBody=OBJECT_BODY)
+    @blp.response(201)
+    @blp.alt_response(409, schema=ProblemSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
+    def post(self, key: str, record_id: str) -> Any:
+        """Convert: `{"targets": {name: {field: value, ..., "link": match id} | null}}` (null skips an
+        optional target); all targets or none are written."""
+        return json_response(_conversions().convert(key, record_id, json_body()), 201)

@@ -1,0 +1,249 @@
+"""Converting a record (a lead) into the records its conversion config names, in one transaction.
+
+`preview` shows each target prefilled by the mapping and the dedupe matches found; `convert` creates or
+links every target, links them to each other, records lineage (`record_links`) and updates the lead, all
+or nothing. A dedupe match the user may not read is never shown: it only blocks linking or creating.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from lowcode_platform.conversion.definition import Conversion, Target
+from lowcode_platform.errors import (
+    ConflictError,
+    ErrorDetail,
+    NotFoundError,
+    RecordInvalidError,
+    detail,
+    escape_pointer_token,
+)
+from lowcode_platform.pipelines.gates import Move
+from lowcode_platform.records.derive import system_values
+from lowcode_platform.records.service import RecordService
+from lowcode_platform.records.stages import StageService
+from lowcode_platform.records.views import sees_pii, visible_data
+from lowcode_platform.rules.python import MISSING
+from lowcode_platform.schema import EntityDef
+from lowcode_platform.storage.ids import new_id
+from lowcode_platform.storage.json_fields import json_field
+from lowcode_platform.storage.tables import Record, RecordLink
+
+EMPTY = (None, "", [], {})
+SEPARATORS = (" ", "-", "(", ")", "+", ".")
+
+
+def normalize(value: Any, steps: tuple[str, ...]) -> str:
+    """A dedupe key's value in comparable form (NFKC folds full-width forms when `width` is asked for)."""
+    text = str(value)
+    if "width" in steps:
+        text = unicodedata.normalize("NFKC", text)
+    if "trim" in steps:
+        text = text.strip()
+    if "case" in steps:
+        text = text.lower()
+    if "digits" in steps:
+        text = "".join(c for c in text if c.isdigit())
+    return text
+
+
+def _column(key: str, steps: tuple[str, ...]) -> Any:
+    """The stored value of `key` normalized in SQL as `normalize` does (but for width: stored text is kept)."""
+    column = json_field(key, "text")
+    if "trim" in steps:
+        column = func.trim(column)
+    if "case" in steps:
+        column = func.lower(column)
+    if "digits" in steps:
+        for separator in SEPARATORS:
+            column = func.replace(column, separator, "")
+    return column
+
+
+class ConversionService:
+    """Conversions of one tenant's records, by one actor."""
+
+    def __init__(self, records: RecordService) -> None:
+        self.records = records
+        self.config = records.config
+        self.actor = records.actor
+        self.session = records.session
+
+    def _conversion(self, key: str) -> tuple[Conversion, EntityDef]:
+        conversion = self.config.conversions.get(key)
+        if conversion is None:
+            raise NotFoundError(f"no conversion {key!r}")
+        return conversion, self.config.entities[conversion.source]
+
+    def _existing(self, conversion: Conversion, lead_id: str) -> list[dict[str, Any]]:
+        rows = self.session.execute(select(RecordLink.target, RecordLink.to_entity, RecordLink.to_id, RecordLink.action)
+                                    .where(RecordLink.tenant_id == self.actor.tenant_id,
+                                           RecordLink.from_id == lead_id, RecordLink.conversion == conversion.key)
+                                    .order_by(RecordLink.id))
+        return [{"target": r.target, "entity": r.to_entity, "id": r.to_id, "action": r.action,
+                 "href": f"/api/v1/records/{r.to_entity}/{r.to_id}"} for r in rows]
+
+    def _values(self, target: Target, lead: Mapping[str, Any], facts: Any, now: datetime) -> dict[str, Any]:
+        """The target's fields as the mapping fills them from the lead."""
+        values: dict[str, Any] = {}
+        for mapped in target.map:
+            if mapped.template is not None:
+                text = mapped.template
+                for name, value in lead.items():
+                    text = text.replace("{" + name + "}", "" if value is None else str(value))
+                values[mapped.target] = text.strip()
+            elif mapped.copy is not None:
+                if lead.get(mapped.copy) not in EMPTY:
+                    values[mapped.target] = lead[mapped.copy]
+            elif mapped.value is not None:
+                value = mapped.value(facts, now)
+                if value is not MISSING:
+                    values[mapped.target] = value
+        return values
+
+    def _matches(self, target: Target, values: Mapping[str, Any]) -> list[Record]:
+        """Live records of the target's entity whose dedupe keys equal the values' (normalized), any owner."""
+        dedupe = target.dedupe
+        if dedupe is None or any(values.get(k) in EMPTY for k in dedupe.keys):
+            return []
+        clauses = [_column(k, dedupe.normalize) == normalize(values[k], dedupe.normalize) for k in dedupe.keys]
+        return list(self.session.scalars(select(Record).where(
+            Record.tenant_id == self.actor.tenant_id, Record.entity == target.entity, Record.deleted_at.is_(None),
+            *clauses).order_by(Record.created_at, Record.id).limit(20)))
+
+    def _readable(self, entity: EntityDef, row: Record) -> bool:
+        permission = self.actor.role.permission(entity.key)
+        if not permission.read:
+            return False
+        visible = select(Record.id).where(*self.records._visible(entity, permission), Record.id == row.id)
+        return self.session.scalar(visible) is not None
+
+    def _shown_match(self, entity: EntityDef, row: Record) -> dict[str, Any]:
+        """A match as the user may see it: its values if they may read it, else only that it exists."""
+        if not self._readable(entity, row):
+            return {"id": None, "visible": False}
+        data, masked = visible_data(entity, row.data, sees_pii(self.actor, row.owner_id))
+        return {"id": row.id, "visible": True, "data": data, "masked": masked}
+
+    def _lead(self, entity: EntityDef, lead_id: str, action: str) -> Record:
+        _, permission = self.records.allowed(entity.key, action)
+        return self.records.load(entity, permission, lead_id)
+
+    def preview(self, key: str, lead_id: str) -> dict[str, Any]:
+        """Each target prefilled, the dedupe matches, whether the lead may be converted, and past conversions."""
+        conversion, source = self._conversion(key)
+        lead = self._lead(source, lead_id, "read")
+        now = self.records.clock()
+        facts = self.records.facts(source, lead.data, system_values(lead))
+        targets = {}
+        for target in conversion.targets:
+            entity = self.config.entities[target.entity]
+            values = self._values(target, lead.data, facts, now)
+            targets[target.key] = {
+                "entity": target.entity, "optional": target.optional, "values": values,
+                "links": dict(target.links),
+                "matches": [self._shown_match(entity, m) for m in self._matches(target, values)],
+                "on_match": target.dedupe.on_match if target.dedupe else None,
+            }
+        return {"conversion": key, "lead_id": lead.id,
+                "convertible": conversion.when is None or conversion.when(facts, now),
+                "converted": self._existing(conversion, lead.id), "targets": targets}
+
+    def convert(self, key: str, lead_id: str, body: Any) -> dict[str, Any]:
+        """Convert the lead in one transaction; 422 with pointers into the failing target, 409 when converted."""
+        conversion, source = self._conversion(key)
+        body = self.records.as_object(body)
+        overrides = body.get("targets", {})
+        if not isinstance(overrides, dict):
+            raise RecordInvalidError("targets must be an object", [detail("/targets", "type", expected="an object")])
+        return self.records.transaction(lambda: self._convert(conversion, source, lead_id, overrides))
+
+    def _convert(self, conversion: Conversion, source: EntityDef, lead_id: str,
+                 overrides: Mapping[str, Any]) -> dict[str, Any]:
+        lead = self._lead(source, lead_id, "update")
+        self.session.execute(select(Record.id).where(Record.tenant_id == lead.tenant_id, Record.id == lead.id)
+                             .with_for_update())  # one conversion of a lead at a time (PostgreSQL)
+        done = self._existing(conversion, lead.id)
+        if done:
+            raise ConflictError("the record was converted already",
+                                [detail("", "already_converted", links=", ".join(d["href"] for d in done))])
+        now = self.records.clock()
+        facts = self.records.facts(source, lead.data, system_values(lead))
+        if conversion.when is not None and not conversion.when(facts, now):
+            raise RecordInvalidError("the record cannot be converted", [detail("", "not_convertible")])
+        made: dict[str, str] = {}
+        results = {}
+        for target in conversion.targets:
+            here = f"/targets/{escape_pointer_token(target.key)}"
+            given = overrides.get(target.key, {})
+            if given is None:
+                if not target.optional:
+                    raise RecordInvalidError("a target is required", [detail(here, "required")])
+                continue
+            if not isinstance(given, dict):
+                raise RecordInvalidError("a target's values are an object", [detail(here, "type", expected="an object")])
+            entity = self.config.entities[target.entity]
+            values = {**self._values(target, lead.data, facts, now),
+                      **{k: v for k, v in given.items() if k != "link"}}
+            for field, other in target.links.items():
+                if other in made:
+                    values[field] = made[other]
+            record_id, action = self._create_or_link(target, entity, values, given.get("link"), here, now)
+            made[target.key] = record_id
+            results[target.key] = {"entity": target.entity, "id": record_id, "action": action}
+            self.session.execute(insert(RecordLink).values(
+                tenant_id=lead.tenant_id, id=new_id(), kind="converted", conversion=conversion.key,
+                target=target.key, from_entity=source.key, from_id=lead.id, to_entity=target.entity,
+                to_id=record_id, action=action, actor_id=self.actor.user_id, at=now))
+        self._update_lead(conversion, source, lead, facts, now)
+        return {"conversion": conversion.key, "lead_id": lead.id, "targets": results}
+
+    def _create_or_link(self, target: Target, entity: EntityDef, values: dict[str, Any], chosen: Any, here: str,
+                        now: datetime) -> tuple[str, str]:
+        matches = self._matches(target, values)
+        dedupe = target.dedupe
+        if chosen is not None:  # the user picked a match (or any readable record) to link
+            row = next((m for m in matches if m.id == chosen), None)
+            if row is None or not self._readable(entity, row):
+                raise RecordInvalidError("no such match", [detail(f"{here}/link", "unknown_match", id=chosen)])
+            return self._link(entity, row, values, dedupe.fill if dedupe else "empty", here, now), "linked"
+        if matches and dedupe is not None and dedupe.on_match != "create":
+            readable = [m for m in matches if self._readable(entity, m)]
+            if dedupe.on_match == "refuse" or not readable:
+                raise ConflictError("a matching record exists", [detail(here, "duplicate_match",
+                                                                        visible=bool(readable))])
+            return self._link(entity, readable[0], values, dedupe.fill, here, now), "linked"
+        try:
+            row, events = self.records.insert(entity, values, self.actor.user_id, now)
+        except RecordInvalidError as exc:
+            raise RecordInvalidError(exc.message, [ErrorDetail(here + e.pointer, e.code, e.params)
+                                                   for e in exc.details]) from None
+        self.records.automations.run(events)
+        return row.id, "created"
+
+    def _link(self, entity: EntityDef, row: Record, values: Mapping[str, Any], fill: str, here: str,
+              now: datetime) -> str:
+        patch = {k: v for k, v in values.items() if fill == "overwrite" or row.data.get(k) in EMPTY}
+        if patch:
+            try:
+                self.records.automations.run(self.records.change(entity, row, patch, now))
+            except RecordInvalidError as exc:
+                raise RecordInvalidError(exc.message, [ErrorDetail(here + e.pointer, e.code, e.params)
+                                                       for e in exc.details]) from None
+        return row.id
+
+    def _update_lead(self, conversion: Conversion, source: EntityDef, lead: Record, facts: Any, now: datetime) -> None:
+        patch = {}
+        for name, value in conversion.lead_set:
+            computed = value(facts, now)
+            patch[name] = None if computed is MISSING else computed
+        if patch:
+            self.records.automations.run(self.records.change(source, lead, patch, now))
+        if conversion.lead_stage is not None and lead.stage != conversion.lead_stage:
+            events = StageService(self.records).apply(source, lead, Move(conversion.lead_stage), {}, None, now)
+            self.records.automations.run(events)
