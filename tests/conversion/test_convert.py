@@ -124,3 +124,29 @@ def test_unknown_conversion_is_404(make_tenant: Any) -> None:
     tenant = make_tenant(copy.deepcopy(config()))
     found = lead(tenant)
     assert tenant.call("GET", f"/api/v1/conversions/ghost/{found['id']}", "rep1").status_code == 404
+
+
+def test_of_two_users_converting_one_lead_at_once_exactly_one_succeeds(make_tenant: Any) -> None:
+    """Two racing conversions of one lead: one 201, the other 409; one customer, one set of lineage rows."""
+    import threading
+
+    tenant = make_tenant(config())
+    found = lead(tenant)
+    barrier = threading.Barrier(2)
+    responses: list[Any] = [None, None]
+
+    def run(i: int, user: str) -> None:
+        client = tenant.client.application.test_client()
+        barrier.wait()
+        responses[i] = client.post(f"/api/v1/conversions/qualify/{found['id']}", headers=tenant.headers(user),
+                                   json={})
+
+    threads = [threading.Thread(target=run, args=(i, user)) for i, user in enumerate(("rep1", "rep2"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.get_json() for r in responses]
+    assert count(tenant, "customer") == 1 and count(tenant, "contact") == 1
+    preview = tenant.call("GET", f"/api/v1/conversions/qualify/{found['id']}", "rep1").get_json()
+    assert len(preview["converted"]) == 3
