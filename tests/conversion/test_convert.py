@@ -150,3 +150,27 @@ def test_of_two_users_converting_one_lead_at_once_exactly_one_succeeds(make_tena
     assert count(tenant, "customer") == 1 and count(tenant, "contact") == 1
     preview = tenant.call("GET", f"/api/v1/conversions/qualify/{found['id']}", "rep1").get_json()
     assert len(preview["converted"]) == 3
+
+
+def test_a_fault_after_the_first_target_leaves_no_trace(make_tenant: Any, monkeypatch: Any) -> None:
+    """An unexpected error once the customer is inserted rolls everything back: no record, no lineage."""
+    from lowcode_platform.records.service import RecordService
+
+    tenant = make_tenant(config())
+    found = lead(tenant)
+    real_insert = RecordService.insert
+    calls = {"n": 0}
+
+    def failing_insert(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the disk caught fire")
+        return real_insert(self, *args, **kwargs)
+
+    monkeypatch.setattr(RecordService, "insert", failing_insert)
+    response = convert(tenant, found["id"])
+    assert response.status_code == 500 and calls["n"] == 2
+    monkeypatch.setattr(RecordService, "insert", real_insert)
+    assert (count(tenant, "customer"), count(tenant, "contact"), count(tenant, "deal")) == (0, 0, 0)
+    preview = tenant.call("GET", f"/api/v1/conversions/qualify/{found['id']}", "rep1").get_json()
+    assert preview["converted"] == [] and convert(tenant, found["id"]).status_code == 201
