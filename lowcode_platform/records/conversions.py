@@ -24,6 +24,7 @@ from lowcode_platform.errors import (
     escape_pointer_token,
 )
 from lowcode_platform.pipelines.gates import Move
+from lowcode_platform.records.automations import Event
 from lowcode_platform.records.derive import system_values
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.records.stages import StageService
@@ -201,6 +202,8 @@ class ConversionService:
                 target=target.key, from_entity=source.key, from_id=lead.id, to_entity=target.entity,
                 to_id=record_id, action=action, actor_id=self.actor.user_id, at=now))
         self._update_lead(conversion, source, lead, facts, now)
+        self.records.audit(lead, "convert", {"converted": [None, {k: v["id"] for k, v in results.items()}]}, now)
+        self.records.automations.run([Event("record.converted", source.key, lead.id, frozenset(), 0)])
         return {"conversion": conversion.key, "lead_id": lead.id, "targets": results}
 
     def _create_or_link(self, target: Target, entity: EntityDef, values: dict[str, Any], chosen: Any, here: str,

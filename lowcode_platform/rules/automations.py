@@ -1,8 +1,8 @@
 """Automations: when an event happens to a record and a condition holds, run actions.
 
 `{key, on, entity, fields?, when?, then: [action, ...]}`. Events: `record.created`, `record.updated`,
-`field.changed` (an update changed one of `fields`), `stage.changed` and `activity.logged` (an activity
-record naming this record was created). Every automation that matches fires, in config order. Actions:
+`field.changed` (an update changed one of `fields`), `stage.changed`, `activity.logged` (an activity
+record naming this record was created) and `record.converted` (the record was converted). Every automation that matches fires, in config order. Actions:
 `set` fields of the record, `assign_owner`, `notify` users (an outbox message) and `create_task` (a
 record of another entity, linked to this one, with a due date). This module decides; the record service
 carries the actions out inside the transaction of the write that caused them.
@@ -24,7 +24,7 @@ from lowcode_platform.rules.values import Evaluator, compile_value
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.schema.labels import Label
 
-EVENTS = ("record.created", "record.updated", "field.changed", "stage.changed", "activity.logged")
+EVENTS = ("record.created", "record.updated", "field.changed", "stage.changed", "activity.logged", "record.converted")
 MAX_DEPTH = 5  # automations triggered by automations' own writes, at most this many levels deep
 
 # A recipient: "owner", "creator", "owner_manager", "actor", ("field", key) or ("role", key).

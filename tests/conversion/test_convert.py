@@ -174,3 +174,19 @@ def test_a_fault_after_the_first_target_leaves_no_trace(make_tenant: Any, monkey
     assert (count(tenant, "customer"), count(tenant, "contact"), count(tenant, "deal")) == (0, 0, 0)
     preview = tenant.call("GET", f"/api/v1/conversions/qualify/{found['id']}", "rep1").get_json()
     assert preview["converted"] == [] and convert(tenant, found["id"]).status_code == 201
+
+
+def test_conversion_emits_record_converted_and_audits_the_lead(make_tenant: Any) -> None:
+    """An automation on record.converted runs in the conversion; the lead's history has a convert row."""
+    document = config()
+    document["automations"] = [{"key": "tell_owner", "label": {"en": "Tell", "zh": "通知"}, "entity": "lead",
+                                "on": "record.converted",
+                                "then": [{"notify": {"to": ["owner"], "message": {"en": "Converted", "zh": "已转化"}}}]}]
+    tenant = make_tenant(document)
+    found = lead(tenant)
+    made = convert(tenant, found["id"]).get_json()["targets"]
+    outbox = tenant.call("GET", "/api/v1/automations/outbox").get_json()["items"]
+    assert [m["payload"]["record_id"] for m in outbox] == [found["id"]]
+    history = tenant.call("GET", f"/api/v1/records/lead/{found['id']}/history").get_json()["items"]
+    assert history[-1]["action"] == "convert"
+    assert history[-1]["changes"]["converted"][1] == {k: v["id"] for k, v in made.items()}
