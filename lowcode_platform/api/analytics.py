@@ -8,6 +8,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from lowcode_platform.analytics.conversion import conversion_report
 from lowcode_platform.analytics.service import AnalyticsService
 from lowcode_platform.api.context import caller, json_response
 from lowcode_platform.api.envelopes import ProblemSchema
@@ -53,3 +54,21 @@ class Funnel(MethodView):
         who = caller()
         service = AnalyticsService(who.session, who.config, who.actor)
         return json_response(service.funnel(pipeline, request.args.to_dict()))
+
+
+@blp.route("/conversion/<key>")
+class ConversionReport(MethodView):
+    @blp.doc(parameters=[
+        {"in": "query", "name": "from", "schema": {"type": "string", "format": "date"},
+         "description": "first day of the period in which the leads were created"},
+        {"in": "query", "name": "to", "schema": {"type": "string", "format": "date"}, "description": "last day, included"},
+        {"in": "query", "name": "source_field", "schema": {"type": "string"},
+         "description": "the lead source: an enum field (default `source`)"},
+    ])
+    @blp.response(200)
+    @blp.alt_response(400, schema=ProblemSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, key: str) -> Any:
+        """Conversion rate and average days to convert of the leads created in the period, by source and owner."""
+        who = caller()
+        return json_response(conversion_report(who.session, who.config, who.actor, key, request.args.to_dict()))
