@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from lowcode_platform.api.context import caller, json_body, json_response
 from lowcode_platform.api.envelopes import OBJECT_BODY, ProblemSchema
-from lowcode_platform.records.conversions import ConversionService
+from lowcode_platform.records.conversions import ConversionService, record_lineage
 from lowcode_platform.records.service import RecordService
 
 blp = Blueprint("conversions", __name__, url_prefix="/api/v1/conversions",
@@ -37,3 +37,17 @@ class Conversion(MethodView):
         """Convert: `{"targets": {name: {field: value, ..., "link": match id} | null}}` (null skips an
         optional target); all targets or none are written."""
         return json_response(_conversions().convert(key, record_id, json_body()), 201)
+
+
+lineage_blp = Blueprint("lineage", __name__, url_prefix="/api/v1/records",
+                        description="Lineage: what a record was converted from and into")
+
+
+@lineage_blp.route("/<entity>/<record_id>/lineage")
+class Lineage(MethodView):
+    @lineage_blp.response(200)
+    @lineage_blp.alt_response(404, schema=ProblemSchema)
+    def get(self, entity: str, record_id: str) -> Any:
+        """The conversions that made this record (`converted_from`) and that it made (`converted_into`)."""
+        who = caller()
+        return json_response(record_lineage(RecordService(who.session, who.config, who.actor), entity, record_id))

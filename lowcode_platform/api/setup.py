@@ -36,6 +36,7 @@ def register_api(app: Flask) -> Api:
     api.register_blueprint(stages.blp)
     api.register_blueprint(analytics.blp)
     api.register_blueprint(conversions.blp)
+    api.register_blueprint(conversions.lineage_blp)
     _serve_swagger_assets(app)
     with app.app_context():
         meta.register_echo()

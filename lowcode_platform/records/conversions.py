@@ -250,3 +250,22 @@ class ConversionService:
         if conversion.lead_stage is not None and lead.stage != conversion.lead_stage:
             events = StageService(self.records).apply(source, lead, Move(conversion.lead_stage), {}, None, now)
             self.records.automations.run(events)
+
+
+def record_lineage(records: RecordService, entity_key: str, record_id: str) -> dict[str, Any]:
+    """What a record was converted from and what it was converted into (links the caller may follow)."""
+    entity, permission = records.allowed(entity_key, "read")
+    row = records.load(entity, permission, record_id)
+    links = records.session.scalars(select(RecordLink).where(
+        RecordLink.tenant_id == row.tenant_id, (RecordLink.from_id == row.id) | (RecordLink.to_id == row.id))
+        .order_by(RecordLink.at, RecordLink.id))
+
+    def shown(link: RecordLink, side: str) -> dict[str, Any]:
+        other_entity, other_id = (link.to_entity, link.to_id) if side == "into" else (link.from_entity, link.from_id)
+        return {"conversion": link.conversion, "target": link.target, "action": link.action, "at": link.at,
+                "actor_id": link.actor_id, "entity": other_entity, "id": other_id,
+                "href": f"/api/v1/records/{other_entity}/{other_id}"}
+
+    rows = list(links)
+    return {"converted_into": [shown(link, "into") for link in rows if link.from_id == row.id],
+            "converted_from": [shown(link, "from") for link in rows if link.to_id == row.id]}

@@ -190,3 +190,15 @@ def test_conversion_emits_record_converted_and_audits_the_lead(make_tenant: Any)
     history = tenant.call("GET", f"/api/v1/records/lead/{found['id']}/history").get_json()["items"]
     [converted] = [h for h in history if h["action"] == "convert"]
     assert converted["changes"]["converted"][1] == {k: v["id"] for k, v in made.items()}
+
+
+def test_lineage_is_visible_from_both_sides(make_tenant: Any) -> None:
+    """The lead lists what it was converted into; each result names the lead it was converted from."""
+    tenant = make_tenant(config())
+    found = lead(tenant)
+    made = convert(tenant, found["id"]).get_json()["targets"]
+    into = tenant.call("GET", f"/api/v1/records/lead/{found['id']}/lineage", "rep1").get_json()["converted_into"]
+    assert sorted((x["target"], x["id"]) for x in into) == sorted((k, v["id"]) for k, v in made.items())
+    back = tenant.call("GET", f"/api/v1/records/customer/{made['customer']['id']}/lineage", "rep1").get_json()
+    assert [(x["entity"], x["id"], x["action"]) for x in back["converted_from"]] == [("lead", found["id"], "created")]
+    assert back["converted_into"] == []
