@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.accounts.service import owner_scope
 from lowcode_platform.analytics.funnel import days, rate
-from lowcode_platform.analytics.service import _day, period_bounds
+from lowcode_platform.analytics.service import parse_day, period_bounds
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import MalformedRequestError, NotFoundError, PermissionDeniedError, parameter_error
 from lowcode_platform.storage.json_fields import json_field
@@ -45,7 +45,7 @@ def conversion_report(session: Session, config: TenantConfig, actor: Actor, key:
         raise PermissionDeniedError(f"your role may not read {entity.key} records")
     errors = [parameter_error(name, "bad_parameter", error="unknown parameter") for name in args
               if name not in PARAMETERS]
-    start, end = period_bounds(_day(args, "from", errors), _day(args, "to", errors), config.timezone)
+    start, end = period_bounds(parse_day(args, "from", errors), parse_day(args, "to", errors), config.timezone)
     source_key = args.get("source_field", "source")
     field = entity.fields.get(source_key)
     if field is None or field.type != "enum" or (field.pii and actor.role.pii != "all"):

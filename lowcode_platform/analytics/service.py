@@ -65,7 +65,8 @@ def _bad(name: str, en: str, zh: str) -> ErrorDetail:
     return parameter_error(name, "bad_parameter", error=Localized(en, zh))
 
 
-def _day(args: Mapping[str, str], name: str, errors: list[ErrorDetail]) -> date | None:
+def parse_day(args: Mapping[str, str], name: str, errors: list[ErrorDetail]) -> date | None:
+    """The date query parameter `name` (YYYY-MM-DD), or None when absent; a bad one adds an error."""
     raw = args.get(name)
     if raw is None:
         return None
@@ -123,7 +124,7 @@ def parse_funnel_query(entity: EntityDef, args: Mapping[str, str], zone: str,
 
     Without `pii_visible` (the role sees pii unmasked on every record) no pii field is summed or grouped by."""
     errors = [parameter_error(name, "unknown_key", key=name) for name in args if name not in PARAMETERS]
-    from_day, to_day = _day(args, "from", errors), _day(args, "to", errors)
+    from_day, to_day = parse_day(args, "from", errors), parse_day(args, "to", errors)
     if from_day and to_day and from_day > to_day:
         errors.append(_bad("to", "the period ends before it starts", "时间段的结束早于开始"))
     default_amount = _default(entity, ("money",), "amount", "") or _default(entity, AMOUNT_TYPES, "amount", "amount")

@@ -121,7 +121,7 @@ class ConversionService:
         permission = self.actor.role.permission(entity.key)
         if not permission.read:
             return False
-        visible = select(Record.id).where(*self.records._visible(entity, permission), Record.id == row.id)
+        visible = select(Record.id).where(*self.records.visible(entity, permission), Record.id == row.id)
         return self.session.scalar(visible) is not None
 
     def _shown_match(self, entity: EntityDef, row: Record) -> dict[str, Any]:

@@ -171,7 +171,7 @@ class RecordService:
         query = parse_list_query(entity, args, pii_visible=self.actor.role.pii == "all",
                                  scope=self.config.rules.scopes[entity.key], now=self.clock())
         order, seek = order_and_seek(entity, query)
-        statement = select(Record).where(*self._visible(entity, permission), *query.filters)
+        statement = select(Record).where(*self.visible(entity, permission), *query.filters)
         if not query.include_deleted:
             statement = statement.where(Record.deleted_at.is_(None))
         if seek is not None:
@@ -191,7 +191,7 @@ class RecordService:
         title = json_field(field.key, "text") if field else Record.id
         rows = self.session.execute(
             select(Record.id, title, Record.owner_id)
-            .where(*self._visible(entity, permission), Record.deleted_at.is_(None))
+            .where(*self.visible(entity, permission), Record.deleted_at.is_(None))
             .order_by(title, Record.id).limit(limit))
         options = []
         for record_id, text, owner_id in rows:
@@ -391,14 +391,15 @@ class RecordService:
         """The owners a `team` scope shows, as a query built once per service (one request)."""
         return team_owner_ids(self.actor)
 
-    def _visible(self, entity: EntityDef, permission: Permission) -> list[ColumnElement[bool]]:
+    def visible(self, entity: EntityDef, permission: Permission) -> list[ColumnElement[bool]]:
+        """The clauses keeping the records of `entity` that `permission` lets the actor see."""
         return [Record.tenant_id == self.actor.tenant_id, Record.entity == entity.key,
                 *owner_scope(self.actor, permission.scope, Record.owner_id,
                              self._team_owners if permission.scope == "team" else None)]
 
     def load(self, entity: EntityDef, permission: Permission, record_id: str, *,
               include_deleted: bool = False) -> Record:
-        statement = select(Record).where(*self._visible(entity, permission), Record.id == record_id)
+        statement = select(Record).where(*self.visible(entity, permission), Record.id == record_id)
         if not include_deleted:
             statement = statement.where(Record.deleted_at.is_(None))
         row = self.session.scalar(statement)
@@ -490,7 +491,7 @@ class RecordService:
                 # automations act for the tenant: any live record of it may be referred to
                 permission = FULL_PERMISSION if self.automations.acting else self.actor.role.permission(target.key)
                 found = permission.read and self.session.scalar(select(Record.id).where(
-                    *self._visible(target, permission), Record.id == value, Record.deleted_at.is_(None)))
+                    *self.visible(target, permission), Record.id == value, Record.deleted_at.is_(None)))
                 if not found:
                     target = self.config.entities[field.entity or ""].label
                     yield detail(f"/{key}", "reference_not_found", entity=_localized(target), id=value)
