@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from lowcode_platform.api.context import caller, json_body, json_response
+from lowcode_platform.api.context import caller, json_body, json_response, request_locale
 from lowcode_platform.api.envelopes import OBJECT_BODY, ProblemSchema
 from lowcode_platform.records.conversions import ConversionService, record_lineage
 from lowcode_platform.records.service import RecordService
@@ -26,8 +26,9 @@ class Conversion(MethodView):
     @blp.response(200)
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, key: str, record_id: str) -> Any:
-        """Each target prefilled by the mapping, the dedupe matches (only what you may see), past conversions."""
-        return json_response(_conversions().preview(key, record_id))
+        """Each target prefilled by the mapping with the form to adjust it, the dedupe matches (only what you
+        may see), past conversions."""
+        return json_response(_conversions().preview(key, record_id, request_locale()))
 
     @blp.doc(requestBody=OBJECT_BODY)
     @blp.response(201)

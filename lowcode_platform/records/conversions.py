@@ -8,7 +8,7 @@ or nothing. A dedupe match the user may not read is never shown: it only blocks 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from lowcode_platform.errors import (
 from lowcode_platform.pipelines.gates import Move
 from lowcode_platform.records.automations import Event
 from lowcode_platform.records.derive import system_values
+from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.records.stages import StageService
 from lowcode_platform.records.views import sees_pii, visible_data
@@ -135,13 +136,15 @@ class ConversionService:
         _, permission = self.records.allowed(entity.key, action)
         return self.records.load(entity, permission, lead_id)
 
-    def preview(self, key: str, lead_id: str) -> dict[str, Any]:
-        """Each target prefilled, the dedupe matches, whether the lead may be converted, and past conversions."""
+    def preview(self, key: str, lead_id: str, locale: str) -> dict[str, Any]:
+        """Each target prefilled, with the form to adjust it (`form`, its JSON in `document`), the dedupe
+        matches, whether the lead may be converted, and past conversions."""
         conversion, source = self._conversion(key)
         lead = self._lead(source, lead_id, "read")
         now = self.records.clock()
         facts = self.records.facts(source, lead.data, system_values(lead))
         targets = {}
+        forms = FormService(self.records)
         for target in conversion.targets:
             entity = self.config.entities[target.entity]
             values = self._values(target, lead.data, facts, now)
@@ -150,6 +153,8 @@ class ConversionService:
                 "links": dict(target.links),
                 "matches": [self._shown_match(entity, m) for m in self._matches(target, values)],
                 "on_match": target.dedupe.on_match if target.dedupe else None,
+                "form": self.form_of(target),
+                "document": forms.document(target.entity, self.form_of(target), locale, prefill=values),
             }
         return {"conversion": key, "lead_id": lead.id,
                 "convertible": conversion.when is None or conversion.when(facts, now),
@@ -189,12 +194,8 @@ class ConversionService:
             if not isinstance(given, dict):
                 raise RecordInvalidError("a target's values are an object", [detail(here, "type", expected="an object")])
             entity = self.config.entities[target.entity]
-            values = {**self._values(target, lead.data, facts, now),
-                      **{k: v for k, v in given.items() if k != "link"}}
-            for field, other in target.links.items():
-                if other in made:
-                    values[field] = made[other]
-            record_id, action = self._create_or_link(target, entity, values, given.get("link"), here, now)
+            record_id, action = self._make(target, entity, self._values(target, lead.data, facts, now), given,
+                                           made, here, now)
             made[target.key] = record_id
             results[target.key] = {"entity": target.entity, "id": record_id, "action": action}
             self.session.execute(insert(RecordLink).values(
@@ -206,28 +207,50 @@ class ConversionService:
         self.records.automations.run([Event("record.converted", source.key, lead.id, frozenset(), 0)])
         return {"conversion": conversion.key, "lead_id": lead.id, "targets": results}
 
-    def _create_or_link(self, target: Target, entity: EntityDef, values: dict[str, Any], chosen: Any, here: str,
-                        now: datetime) -> tuple[str, str]:
+    def form_of(self, target: Target) -> str:
+        """The form a target is adjusted through: its entity's `convert` form, else its `create` form."""
+        return "convert" if self.config.forms.get(target.entity, "convert") is not None else "create"
+
+    def _make(self, target: Target, entity: EntityDef, mapped: dict[str, Any], given: Mapping[str, Any],
+              made: Mapping[str, str], here: str, now: datetime) -> tuple[str, str]:
+        """Create the target, or link the match the user chose or dedupe found; (its id, what was done)."""
+        linked = {field: made[other] for field, other in target.links.items() if other in made}
+        adjusted = {k: v for k, v in given.items() if k != "link"}
+        submission = FormService(self.records).check_prefilled(target.entity, self.form_of(target), adjusted,
+                                                               {**mapped, **linked})
+        values = {**mapped, **submission.data, **linked}
+        refused = [e for e in submission.errors if e.code != "required"]
+        if refused:  # a field the form does not let this user set
+            raise RecordInvalidError("the record is invalid", _under(here, refused))
+        row = self._match_to_link(target, entity, values, given.get("link"), here)
+        if row is not None:  # the matched record keeps what it holds: the form's required fields are the new one's
+            return self._link(entity, row, values, target.dedupe.fill if target.dedupe else "empty", here, now), "linked"
+        if submission.errors:
+            raise RecordInvalidError("the record is invalid", _under(here, submission.errors))
+        try:
+            created, events = self.records.insert(entity, values, self.actor.user_id, now)
+        except RecordInvalidError as exc:
+            raise RecordInvalidError(exc.message, _under(here, exc.details)) from None
+        self.records.automations.run(events)
+        return created.id, "created"
+
+    def _match_to_link(self, target: Target, entity: EntityDef, values: Mapping[str, Any], chosen: Any,
+                       here: str) -> Record | None:
+        """The record to link: the match the user chose, or what dedupe says of the matches; None to create."""
         matches = self._matches(target, values)
         dedupe = target.dedupe
-        if chosen is not None:  # the user picked a match (or any readable record) to link
+        if chosen is not None:
             row = next((m for m in matches if m.id == chosen), None)
             if row is None or not self._readable(entity, row):
                 raise RecordInvalidError("no such match", [detail(f"{here}/link", "unknown_match", id=chosen)])
-            return self._link(entity, row, values, dedupe.fill if dedupe else "empty", here, now), "linked"
+            return row
         if matches and dedupe is not None and dedupe.on_match != "create":
             readable = [m for m in matches if self._readable(entity, m)]
             if dedupe.on_match == "refuse" or not readable:
                 raise ConflictError("a matching record exists", [detail(here, "duplicate_match",
                                                                         visible=bool(readable))])
-            return self._link(entity, readable[0], values, dedupe.fill, here, now), "linked"
-        try:
-            row, events = self.records.insert(entity, values, self.actor.user_id, now)
-        except RecordInvalidError as exc:
-            raise RecordInvalidError(exc.message, [ErrorDetail(here + e.pointer, e.code, e.params)
-                                                   for e in exc.details]) from None
-        self.records.automations.run(events)
-        return row.id, "created"
+            return readable[0]
+        return None
 
     def _link(self, entity: EntityDef, row: Record, values: Mapping[str, Any], fill: str, here: str,
               now: datetime) -> str:
@@ -236,8 +259,7 @@ class ConversionService:
             try:
                 self.records.automations.run(self.records.change(entity, row, patch, now))
             except RecordInvalidError as exc:
-                raise RecordInvalidError(exc.message, [ErrorDetail(here + e.pointer, e.code, e.params)
-                                                       for e in exc.details]) from None
+                raise RecordInvalidError(exc.message, _under(here, exc.details)) from None
         return row.id
 
     def _update_lead(self, conversion: Conversion, source: EntityDef, lead: Record, facts: Any, now: datetime) -> None:
@@ -252,6 +274,25 @@ class ConversionService:
             self.records.automations.run(events)
 
 
+def _under(here: str, errors: Iterable[ErrorDetail]) -> list[ErrorDetail]:
+    """Errors about a target's record, pointed into the conversion's body (`/targets/<name>/<field>`)."""
+    return [ErrorDetail(here + e.pointer, e.code, e.params) for e in errors]
+
+
+def _title(records: RecordService, entity_key: str, record_id: str) -> dict[str, Any]:
+    """`{"visible": true, "title": ...}` for a record the caller may read (its title masked as they see it),
+    else `{"visible": false}`: lineage says a record exists, never what another user's record holds."""
+    entity = records.config.entities.get(entity_key)
+    permission = records.actor.role.permission(entity_key)
+    if entity is None or not permission.read:
+        return {"visible": False}
+    row = records.session.scalar(select(Record).where(*records.visible(entity, permission), Record.id == record_id))
+    if row is None:
+        return {"visible": False}
+    title = records.view(entity, row).data.get(entity.title_field or "")
+    return {"visible": True, "title": record_id if title is None else str(title), "deleted": row.deleted_at is not None}
+
+
 def record_lineage(records: RecordService, entity_key: str, record_id: str) -> dict[str, Any]:
     """What a record was converted from and what it was converted into (links the caller may follow)."""
     entity, permission = records.allowed(entity_key, "read")
@@ -264,7 +305,7 @@ def record_lineage(records: RecordService, entity_key: str, record_id: str) -> d
         other_entity, other_id = (link.to_entity, link.to_id) if side == "into" else (link.from_entity, link.from_id)
         return {"conversion": link.conversion, "target": link.target, "action": link.action, "at": link.at,
                 "actor_id": link.actor_id, "entity": other_entity, "id": other_id,
-                "href": f"/api/v1/records/{other_entity}/{other_id}"}
+                "href": f"/api/v1/records/{other_entity}/{other_id}", **_title(records, other_entity, other_id)}
 
     rows = list(links)
     return {"converted_into": [shown(link, "into") for link in rows if link.from_id == row.id],

@@ -30,7 +30,7 @@ from lowcode_platform.rules.scope import DAYS
 from lowcode_platform.schema import EntityDef
 from lowcode_platform.storage.tables import Record
 
-ACTIONS = {"create": "create", "edit": "update"}  # the permission each purpose needs; any other needs read
+ACTIONS = {"create": "create", "edit": "update", "convert": "create"}  # the permission each purpose needs; any other needs read
 DAY = timedelta(days=1)
 
 
@@ -69,14 +69,16 @@ class FormService:
             raise NotFoundError(f"{entity_key} has no form {purpose!r}", [detail("", "unknown_form", form=purpose)])
         return entity, form
 
-    def document(self, entity_key: str, purpose: str, locale: str, record_id: str | None = None) -> dict[str, Any]:
-        """The form's `{schema, uiSchema, layout, conditions}`, with the record's values when `record_id` is given."""
+    def document(self, entity_key: str, purpose: str, locale: str, record_id: str | None = None, *,
+                 prefill: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The form's `{schema, uiSchema, layout, conditions}`, with the record's values when `record_id` is
+        given, else the defaults under `prefill` (a new record's values, e.g. mapped by a conversion)."""
         entity, form = self.form(entity_key, purpose)
         now = self.records.clock()
         if record_id is None:
             system = self._new_system(now)
             masked: frozenset[str] = frozenset()
-            values = entity.with_defaults({})
+            values = entity.with_defaults(dict(prefill or {}))
         else:
             row = self._record(entity_key, purpose, record_id)
             system = system_values(row)
@@ -133,6 +135,16 @@ class FormService:
         extra = [e for e in entity.iter_record_errors(normalized(entity, entity.with_defaults(after)))
                  if field_of(e.pointer) not in seen]
         return Submission(submission.data, submission.errors + extra)
+
+    def check_prefilled(self, entity_key: str, purpose: str, body: Any, prefilled: Mapping[str, Any]) -> Submission:
+        """What the form makes of `body` sent over a new record the platform prefilled (a conversion's
+        mapping): the prefilled values stand as if stored, so a read-only field may only keep its value."""
+        entity, form = self.form(entity_key, purpose)
+        body = self.records.as_object(body)
+        now = self.records.clock()
+        system = self._new_system(now)
+        return check_submission(form, entity, self.actor.role.key, body, before=entity.with_defaults(dict(prefilled)),
+                                facts_of=lambda data: self._facts(entity, data, system), now=now)
 
     def create(self, entity_key: str, purpose: str, body: Any, pipeline: str | None = None) -> RecordView:
         """Create a record from what was submitted through a create form."""

@@ -238,7 +238,7 @@ class RecordService:
         entity, permission = self.allowed(entity_key, "update")
         row = self.load(entity, permission, record_id)
         self._expect(row, expected_version)
-        self._refuse_if_converted(entity, row)
+        self.refuse_if_converted(entity, row)
         patch = self.as_object(patch)
         unknown = [detail(f"/{escape_pointer_token(k)}", "unknown_field", field=k, where=NOWHERE)
                    for k in patch if k not in entity.fields]
@@ -377,13 +377,17 @@ class RecordService:
             raise PermissionDeniedError(f"your role may not {action} {entity_key} records")
         return entity, permission
 
-    def _refuse_if_converted(self, entity: EntityDef, row: Record) -> None:
-        """A record a read-only conversion converted keeps its data (its full data stays readable)."""
+    def converted_readonly(self, entity: EntityDef, row: Record) -> bool:
+        """Whether a conversion that makes its source read-only converted the record."""
         locking = [c.key for c in self.config.conversions.conversions.values()
                    if c.source == entity.key and c.lead_readonly]
-        if locking and self.session.scalar(select(RecordLink.id).where(
-                RecordLink.tenant_id == row.tenant_id, RecordLink.from_id == row.id,
-                RecordLink.conversion.in_(locking)).limit(1)) is not None:
+        return bool(locking) and self.session.scalar(select(RecordLink.id).where(
+            RecordLink.tenant_id == row.tenant_id, RecordLink.from_id == row.id,
+            RecordLink.conversion.in_(locking)).limit(1)) is not None
+
+    def refuse_if_converted(self, entity: EntityDef, row: Record) -> None:
+        """A record a read-only conversion converted keeps its data (its full data stays readable)."""
+        if self.converted_readonly(entity, row):
             raise ConflictError("the record was converted and is read-only", [detail("", "converted_readonly")])
 
     @functools.cached_property

@@ -107,6 +107,7 @@ class StageService:
     def _move(self, entity: EntityDef, permission: Any, record_id: str, move: Move, data: dict[str, Any],
               override_reason: str | None) -> RecordView:
         row = self.records.load(entity, permission, record_id)
+        self.records.refuse_if_converted(entity, row)
         events = self.apply(entity, row, move, data, override_reason, self.records.clock())
         self.records.automations.run(events)
         return self.records.view(entity, row)

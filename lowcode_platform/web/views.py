@@ -7,6 +7,7 @@ the same form check and record service as `POST /api/v1/records/{entity}?form=cr
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -17,6 +18,7 @@ from lowcode_platform import jsonutil
 from lowcode_platform.accounts.service import list_users
 from lowcode_platform.analytics.service import AnalyticsService
 from lowcode_platform.errors import ErrorDetail, PlatformError, RecordInvalidError, detail, field_of
+from lowcode_platform.records.conversions import record_lineage
 from lowcode_platform.records.forms import FormService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.records.stages import StageService
@@ -74,12 +76,12 @@ def _platform_error(error: PlatformError) -> Any:
     return _error_page(error.status, message)
 
 
-def _services(who: WebCaller) -> tuple[RecordService, FormService]:
+def services(who: WebCaller) -> tuple[RecordService, FormService]:
     records = RecordService(who.session, who.config, who.actor)
     return records, FormService(records)
 
 
-def _entities(who: WebCaller) -> list[EntityDef]:
+def entities_of(who: WebCaller) -> list[EntityDef]:
     role = who.actor.role
     return [e for key, e in who.config.entities.items() if role.permission(key).allows("read")]
 
@@ -93,7 +95,7 @@ def script_json(value: Any) -> Markup:
 bp.app_template_global("script_json")(script_json)
 
 
-def _choices(who: WebCaller, records: RecordService, entity: EntityDef, keys: list[str]) -> dict[str, list[Any]]:
+def picker_choices(who: WebCaller, records: RecordService, entity: EntityDef, keys: list[str]) -> dict[str, list[Any]]:
     """Options of the user and reference pickers: the tenant's users, the records the caller may read."""
     found: dict[str, list[Any]] = {}
     for key in keys:
@@ -112,7 +114,7 @@ def _other_errors(found: list[ErrorDetail], unreadable: list[ErrorDetail]) -> li
     return [e for e in found if field_of(e.pointer) not in skip]
 
 
-def _errors_by_field(details: list[ErrorDetail], locale: str,
+def errors_by_field(details: list[ErrorDetail], locale: str,
                      shown: set[str]) -> tuple[dict[str, list[str]], list[str]]:
     """Messages by the shown field their pointer starts with; the rest (the record, the version, fields not
     on the page) for the top of the page."""
@@ -151,7 +153,7 @@ def sign_out() -> Response:
 @bp.route("/")
 def home() -> Any:
     who = web_caller()
-    return render_template("web/home.html", locale=page_locale(), who=who, entities=_entities(who),
+    return render_template("web/home.html", locale=page_locale(), who=who, entities=entities_of(who),
                            pipelines=_pipelines(who))
 
 
@@ -163,7 +165,7 @@ def funnel_page(pipeline: str) -> Any:
     args = {k: v for k, v in request.args.items() if k in FUNNEL_FILTERS and v.strip()}
     funnel = AnalyticsService(who.session, who.config, who.actor).funnel(pipeline, args)
     bars, height = funnel_bars(funnel["stages"], locale)
-    return render_template("web/funnel.html", locale=locale, who=who, entities=_entities(who), funnel=funnel,
+    return render_template("web/funnel.html", locale=locale, who=who, entities=entities_of(who), funnel=funnel,
                            bars=bars, height=height, chart_width=CHART_WIDTH, left=CHART_LEFT, args=args,
                            pipelines=_pipelines(who))
 
@@ -186,7 +188,7 @@ def _pipelines(who: WebCaller) -> list[Any]:
 @bp.route("/<entity>")
 def list_page(entity: str) -> Any:
     who = web_caller()
-    records, _ = _services(who)
+    records, _ = services(who)
     args = {k: v for k, v in request.args.items() if k in ("cursor", "sort")}
     page = records.list(entity, {**args, "limit": str(PAGE_SIZE)})
     definition = who.config.entities[entity]
@@ -196,7 +198,7 @@ def list_page(entity: str) -> Any:
              "stage": _stage_label(who, v.row.pipeline, v.row.stage, locale), "stalled": v.stalled}
             for v in page.items]
     return render_template("web/list.html", locale=page_locale(), who=who, entity=definition, columns=columns,
-                           rows=rows, next_cursor=page.next_cursor, entities=_entities(who),
+                           rows=rows, next_cursor=page.next_cursor, entities=entities_of(who),
                            can_create=who.actor.role.permission(entity).allows("create"),
                            can_edit=who.actor.role.permission(entity).allows("update"),
                            staged=bool(who.config.pipelines.of(entity)))
@@ -210,17 +212,37 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
     locale = page_locale()
     document = forms.document(entity.key, purpose, locale, record_id)
     states = forms.field_states(entity.key, purpose, submitted, record_id)
-    by_field, general = _errors_by_field(errors, locale, {k for k, state in states.items() if state.visible})
+    by_field, general = errors_by_field(errors, locale, {k for k, state in states.items() if state.visible})
     keys = list(document["uiSchema"]["ui:order"])
     return render_template(
         "web/form.html", locale=locale, who=who, entity=entity, purpose=purpose, document=document,
         record_id=record_id, values=values, errors=by_field, general_errors=general, version=version,
-        states=states, entities=_entities(who), types={k: entity.fields[k].type for k in keys},
-        choices=_choices(who, forms.records, entity, keys),
+        states=states, entities=entities_of(who), types={k: entity.fields[k].type for k in keys},
+        choices=picker_choices(who, forms.records, entity, keys),
         needed={f.key for f in forms.form(entity.key, purpose)[1].fields.values() if f.required},
         regions=load_regions() if any(entity.fields[k].type == "region" for k in keys) else (),
         stage=_stage_panel(who, forms.records, entity, record_id, stage_errors or [], locale),
+        **_conversion_panel(who, forms.records, entity, record_id, states),
     ), status
+
+
+def _conversion_panel(who: WebCaller, records: RecordService, entity: EntityDef, record_id: str | None,
+                      states: dict[str, Any]) -> dict[str, Any]:
+    """What the record was converted from and into, the conversions it may still go through, and whether a
+    conversion made it read-only (then every field shows read-only and there is nothing to save)."""
+    if record_id is None:
+        return {"lineage": None, "conversions": [], "locked": False}
+    lineage = record_lineage(records, entity.key, record_id)
+    done = {link["conversion"] for link in lineage["converted_into"]}
+    may = who.actor.role.permission(entity.key).allows("update")
+    conversions = [c for c in who.config.conversions.conversions.values()
+                   if c.source == entity.key and c.key not in done and may]
+    locked = records.converted_readonly(entity, records.load(*records.allowed(entity.key, "read"), record_id))
+    if locked:
+        for key, state in states.items():
+            states[key] = replace(state, readonly=True, required=False)
+    shown = lineage if lineage["converted_into"] or lineage["converted_from"] else None
+    return {"lineage": shown, "conversions": conversions, "locked": locked}
 
 
 def _stage_panel(who: WebCaller, records: RecordService, entity: EntityDef, record_id: str | None,
@@ -245,7 +267,7 @@ def _form_page(entity: str, purpose: str, record_id: str | None) -> Any:
     """GET: the form, filled with the record (or the defaults). POST: check and save, or show it again with
     what was typed and every error next to its field."""
     who = web_caller()
-    records, forms = _services(who)
+    records, forms = services(who)
     definition, form = forms.form(entity, purpose)
     fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
     zone = who.config.timezone
@@ -297,7 +319,7 @@ def stage_move(entity: str, record_id: str) -> Any:
     """Move the record to another stage through the same service as the API: gates hold here too."""
     who = web_caller()
     check_csrf()
-    records, forms = _services(who)
+    records, forms = services(who)
     body = {"to": request.form.get("to", "")}
     for key in ("reason", "comment"):
         if request.form.get(key, "").strip():
