@@ -225,6 +225,7 @@ class ConversionService:
         row = self._match_to_link(target, entity, values, given.get("link"), here)
         if row is not None:  # the matched record keeps what it holds: the form's required fields are the new one's
             return self._link(entity, row, values, target.dedupe.fill if target.dedupe else "empty", here, now), "linked"
+        self.records.allowed(target.entity, "create")
         if submission.errors:
             raise RecordInvalidError("the record is invalid", _under(here, submission.errors))
         try:
@@ -239,6 +240,13 @@ class ConversionService:
         """The record to link: the match the user chose, or what dedupe says of the matches; None to create."""
         matches = self._matches(target, values)
         dedupe = target.dedupe
+        if chosen is False:  # a new record despite the matches the user saw; one they may not see still blocks
+            if matches and dedupe is not None and dedupe.on_match != "create":
+                hidden = [m for m in matches if not self._readable(entity, m)]
+                if dedupe.on_match == "refuse" or hidden:
+                    raise ConflictError("a matching record exists", [detail(here, "duplicate_match",
+                                                                            visible=not hidden)])
+            return None
         if chosen is not None:
             row = next((m for m in matches if m.id == chosen), None)
             if row is None or not self._readable(entity, row):

@@ -50,7 +50,7 @@ def _posted(target: Target) -> MultiDict[str, str]:
 
 def _fields(who: WebCaller, forms: FormService, target: Target, purpose: str) -> list[Any]:
     """The target's fields the user fills: those their form shows them, but the links the conversion sets."""
-    entity, form = forms.form(target.entity, purpose)
+    entity, form = forms.definition(target.entity, purpose)
     return [entity.fields[f.key] for f in form.visible_to(who.actor.role.key) if f.key not in target.links]
 
 
@@ -82,7 +82,7 @@ def _render(who: WebCaller, conversions: ConversionService, source: EntityDef, l
             "matches": given.preview["matches"], "on_match": given.preview["on_match"],
             "prefix": prefix_of(target), "types": {k: entity.fields[k].type for k in keys},
             "choices": picker_choices(who, conversions.records, entity, keys),
-            "needed": {f.key for f in forms.form(target.entity, purpose)[1].fields.values() if f.required},
+            "needed": {f.key for f in forms.definition(target.entity, purpose)[1].fields.values() if f.required},
             "regions": load_regions() if any(entity.fields[k].type == "region" for k in keys) else (),
             "linked": sorted({entities[other].label.get(locale) for other in target.links.values()}),
         })
@@ -136,8 +136,12 @@ def convert_page(entity: str, record_id: str, key: str) -> Any:
             continue
         given.errors = errors
         unreadable = unreadable or bool(errors)
-        body[target.key] = {**changed_values(fields, data, given.preview["values"]),
-                            **({"link": given.link} if given.link else {})}
+        chosen: dict[str, Any] = {}
+        if given.link:
+            chosen["link"] = given.link
+        elif f"link.{target.key}" in request.form:  # "create a new record", among matches
+            chosen["link"] = False
+        body[target.key] = {**changed_values(fields, data, given.preview["values"]), **chosen}
     if not unreadable:
         try:
             conversions.convert(key, record_id, {"targets": body})

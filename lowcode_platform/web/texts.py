@@ -77,6 +77,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "converted_from": {"en": "Converted from", "zh": "转化自"},
     "action_created": {"en": "created", "zh": "新建"},
     "action_linked": {"en": "linked", "zh": "关联"},
+    "deleted": {"en": "deleted", "zh": "已删除"},
     "not_visible": {"en": "a record you may not see", "zh": "您无权查看的记录"},
     "converted_locked": {"en": "This record was converted and is read-only.", "zh": "该记录已转化，只读。"},
     "edit_title": {"en": "Edit {entity}", "zh": "编辑{entity}"},
