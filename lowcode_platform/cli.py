@@ -16,6 +16,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from lowcode_platform import jsonutil
 from lowcode_platform.configuration import iter_config_errors
 from lowcode_platform.errors import PlatformError
 from lowcode_platform.schema import FileError, load_config
@@ -43,6 +44,19 @@ def main() -> None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _moment(text: str) -> datetime:
+    """An ISO 8601 moment with its offset, or exit 2 saying what is expected."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        click.echo(f"error: --now must be an ISO 8601 moment with an offset, e.g. 2026-05-01T09:00:00+08:00, "
+                   f"not {text!r}", err=True)
+        sys.exit(2)
+    return moment
 
 
 def _fail(error: PlatformError) -> None:
@@ -97,6 +111,43 @@ def db_upgrade() -> None:
 
     upgrade(current_app.extensions["lowcode"].engine)
     click.echo("database is up to date", err=True)
+
+
+# -- pools -----------------------------------------------------------------------------------
+
+@main.group()
+def pools() -> None:
+    """Pools (公海池): the recycle sweep."""
+
+
+@pools.command("sweep")
+@click.option("--tenant", "tenant_slug", default=None, help="Only this tenant (default: every tenant).")
+@click.option("--now", "now_text", default=None, help="The moment to sweep at, ISO 8601 with an offset (default: now).")
+@with_appcontext
+def pools_sweep(tenant_slug: str | None, now_text: str | None) -> None:
+    """Recycle every owned record that meets its pool's rule and warn owners of those due soon; prints one
+    JSON line per tenant. Safe to run from several workers at once, and again."""
+    from sqlalchemy import select
+
+    from lowcode_platform.accounts.service import active_config, find_tenant
+    from lowcode_platform.records.pool_sweep import sweep_tenant
+    from lowcode_platform.storage.tables import Tenant
+
+    now = _now() if now_text is None else _moment(now_text)
+    platform = current_app.extensions["lowcode"]
+    with platform.open_session() as session:
+        try:
+            tenants = [find_tenant(session, tenant_slug)] if tenant_slug else list(
+                session.scalars(select(Tenant).where(Tenant.active_version.isnot(None)).order_by(Tenant.slug)))
+        except PlatformError as error:
+            _fail(error)
+        found = [(t.id, t.slug, t.active_version) for t in tenants]
+    for tenant_id, slug, version in found:
+        with platform.open_session(write=True) as session:
+            config = active_config(session, platform.config_cache, tenant_id, version)
+            result = sweep_tenant(session, config, tenant_id, now)
+        line = {"tenant": slug, "busy": True} if result is None else {"tenant": slug, **result}
+        click.echo(jsonutil.dumps(line))
 
 
 # -- tenants and users ------------------------------------------------------------------------

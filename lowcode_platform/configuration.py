@@ -18,6 +18,7 @@ from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
 from lowcode_platform.forms import TenantForms, compile_forms
 from lowcode_platform.pipelines import TenantPipelines, compile_pipelines
 from lowcode_platform.pipelines.definition import check_stage_moves
+from lowcode_platform.pools import TenantPools, compile_pools
 from lowcode_platform.rules.config import TenantRules, compile_rules
 from lowcode_platform.schema import EntityDef, RoleDef
 from lowcode_platform.schema.checks import tenant_currency
@@ -43,6 +44,7 @@ class TenantConfig:
     forms: TenantForms
     pipelines: TenantPipelines
     conversions: TenantConversions
+    pools: TenantPools
     document_text: str
 
     @property
@@ -63,6 +65,7 @@ class _Checked:
     forms: TenantForms | None = None
     pipelines: TenantPipelines | None = None
     conversions: TenantConversions | None = None
+    pools: TenantPools | None = None
 
 
 def _check(document: Any) -> _Checked:
@@ -79,8 +82,9 @@ def _check(document: Any) -> _Checked:
     stages = {key: frozenset(s.key for p in pipelines.of(key) for s in p.stages) | ({"lost"} if pipelines.of(key) else set())
               for key in entities}
     conversions, conversion_errors = compile_conversions(document, entities, rules.scopes, stages)
-    return _Checked(errors + form_errors + pipeline_errors + conversion_errors, entities, rules, forms, pipelines,
-                    conversions)
+    pools, pool_errors = compile_pools(document, entities, rules.scopes)
+    return _Checked(errors + form_errors + pipeline_errors + conversion_errors + pool_errors, entities, rules, forms,
+                    pipelines, conversions, pools)
 
 
 def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
@@ -92,7 +96,7 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
     """Check `document` and compile it; raises `ConfigInvalidError` with every error found."""
     checked = _check(document)
     if (checked.errors or checked.rules is None or checked.entities is None or checked.forms is None
-            or checked.pipelines is None or checked.conversions is None):
+            or checked.pipelines is None or checked.conversions is None or checked.pools is None):
         raise ConfigInvalidError("the tenant config is invalid", checked.errors)
     tenant = document.get("tenant", {})
     locales = tuple(document.get("locales", ("en", "zh")))
@@ -109,6 +113,7 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
         forms=checked.forms,
         pipelines=checked.pipelines,
         conversions=checked.conversions,
+        pools=checked.pools,
         document_text=jsonutil.dumps(document),
     )
 

@@ -133,6 +133,8 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "zh": "自动化 {automation!r} 无法完成：{error}",
     },
     # pipelines
+    "protection_max": {"en": "must be at least the protection period ({days} days)",
+                       "zh": "不能短于保护期（{days} 天）"},
     "unknown_stage": {"en": "no stage {stage!r} in this pipeline", "zh": "此管道中没有阶段 {stage!r}"},
     "reserved_stage": {"en": "{stage!r} is the stage of lost records and cannot be defined", "zh": "{stage!r} 是输单阶段，不能自定义"},
     "not_an_activity": {
@@ -172,6 +174,19 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
         "en": "a matching record exists (visible to you: {visible}); link it or ask its owner",
         "zh": "已存在匹配的记录（您可见：{visible}）；请关联它或联系其负责人",
     },
+    "owner_cap": {"en": "the owner may hold at most {cap} of these records (holds {owned}, adding {adding})",
+                  "zh": "负责人最多可持有 {cap} 条此类记录（已持有 {owned} 条，本次增加 {adding} 条）"},
+    "pool_cooldown": {"en": "this record left you less than {days} days ago; it cannot come back to you yet",
+                      "zh": "该记录离开您不足 {days} 天，暂不能再次领取"},
+    "claims_per_day": {"en": "you may claim at most {limit} records a day", "zh": "每天最多可领取 {limit} 条记录"},
+    "pool_push_only": {"en": "records of this pool are assigned, not claimed", "zh": "该池的记录由系统分配，不能领取"},
+    "pool_taken": {"en": "someone else owns this record now", "zh": "该记录已被他人领取"},
+    "pool_not_owned": {"en": "the record is in a pool, not owned", "zh": "该记录在公海池中，无人负责"},
+    "pool_scope": {"en": "the record does not belong in this pool", "zh": "该记录不属于此池"},
+    "pool_admin_only": {"en": "only the pool's admins may do this", "zh": "只有该池的管理员可以执行此操作"},
+    "not_owner": {"en": "only the record's owner may do this", "zh": "只有记录的负责人可以执行此操作"},
+    "unknown_user": {"en": "no active user {id!r}", "zh": "没有在职用户 {id!r}"},
+    "pool_hidden_field": {"en": "{field!r} is hidden in this pool", "zh": "{field!r} 在此池中不可见"},
     "converted_readonly": {"en": "the record was converted and is read-only", "zh": "记录已转化，不能修改"},
     "unknown_target": {"en": "no target {target!r} in this conversion", "zh": "此转化中没有目标 {target!r}"},
     # forms

@@ -33,6 +33,7 @@ def system_values(row: Any) -> dict[str, Any]:
     return {
         "owner": row.owner_id, "stage": row.stage, "pool": row.pool, "created_at": row.created_at,
         "last_activity_at": row.last_activity_at, "stage_entered_at": row.stage_entered_at, "won_at": row.won_at,
+        "owned_at": row.owned_at, "deal_at": row.deal_at,
     }
 
 

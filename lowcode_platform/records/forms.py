@@ -38,9 +38,9 @@ def derived_values(system: Mapping[str, Any], now: datetime, timezone: str) -> d
     """The system names and derived day counts a condition may read, as plain values for a client."""
     values: dict[str, Any] = {k: system.get(k) for k in ("owner", "owner_team", "stage", "pool")}
     for name, columns in DAYS.items():
-        moment = next((system[c] for c in columns if system.get(c) is not None), None)
-        if moment is not None:
-            values[name] = (now - moment) // DAY
+        moments = [system[c] for c in columns if system.get(c) is not None]
+        if moments:
+            values[name] = (now - max(moments)) // DAY
     created = system.get("created_at")
     if created is not None:
         values["created_on"] = created.astimezone(ZoneInfo(timezone)).date().isoformat()
@@ -63,17 +63,23 @@ class FormService:
 
     def form(self, entity_key: str, purpose: str) -> tuple[EntityDef, FormDef]:
         """The entity and its form for `purpose`, if the caller's role may use it (else 403 or 404)."""
-        entity, _ = self.records.allowed(entity_key, ACTIONS.get(purpose, "read"))
-        form = self.config.forms.get(entity_key, purpose)
-        if form is None:
+        self.records.allowed(entity_key, ACTIONS.get(purpose, "read"))
+        return self.definition(entity_key, purpose)
+
+    def definition(self, entity_key: str, purpose: str) -> tuple[EntityDef, FormDef]:
+        """The entity and its form for `purpose`, whoever asks (a feature that checked its own permission)."""
+        entity = self.config.entities.get(entity_key)
+        form = self.config.forms.get(entity_key, purpose) if entity is not None else None
+        if entity is None or form is None:
             raise NotFoundError(f"{entity_key} has no form {purpose!r}", [detail("", "unknown_form", form=purpose)])
         return entity, form
 
     def document(self, entity_key: str, purpose: str, locale: str, record_id: str | None = None, *,
                  prefill: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The form's `{schema, uiSchema, layout, conditions}`, with the record's values when `record_id` is
-        given, else the defaults under `prefill` (a new record's values, e.g. mapped by a conversion)."""
-        entity, form = self.form(entity_key, purpose)
+        given, else the defaults under `prefill` (a new record's values, e.g. mapped by a conversion, whose
+        service decides who may see it)."""
+        entity, form = self.form(entity_key, purpose) if prefill is None else self.definition(entity_key, purpose)
         now = self.records.clock()
         if record_id is None:
             system = self._new_system(now)
@@ -94,8 +100,8 @@ class FormService:
     def field_states(self, entity_key: str, purpose: str, submitted: Mapping[str, Any] | None,
                      record_id: str | None = None) -> dict[str, FieldState]:
         """Whether each field the caller sees is visible, read-only and required, on the record (or a new
-        one) with `submitted` laid over it."""
-        entity, form = self.form(entity_key, purpose)
+        one) with `submitted` laid over it (the page that shows them checked the caller's permission)."""
+        entity, form = self.definition(entity_key, purpose)
         if record_id is None:
             before, system, masked = entity.with_defaults({}), self._new_system(self.records.clock()), frozenset()
         else:
@@ -139,7 +145,7 @@ class FormService:
     def check_prefilled(self, entity_key: str, purpose: str, body: Any, prefilled: Mapping[str, Any]) -> Submission:
         """What the form makes of `body` sent over a new record the platform prefilled (a conversion's
         mapping): the prefilled values stand as if stored, so a read-only field may only keep its value."""
-        entity, form = self.form(entity_key, purpose)
+        entity, form = self.definition(entity_key, purpose)
         body = self.records.as_object(body)
         now = self.records.clock()
         system = self._new_system(now)
@@ -179,7 +185,8 @@ class FormService:
 
     def _new_system(self, now: datetime) -> dict[str, Any]:
         return {"owner": self.actor.user_id, "owner_team": self.actor.team_id, "stage": None, "pool": None,
-                "created_at": now, "last_activity_at": None, "stage_entered_at": None, "won_at": None}
+                "created_at": now, "last_activity_at": None, "stage_entered_at": None, "won_at": None,
+                "owned_at": now, "deal_at": None}
 
     def _facts(self, entity: EntityDef, data: Mapping[str, Any], system: Mapping[str, Any]) -> Facts:
         return self.records.facts(entity, normalized(entity, data), system)

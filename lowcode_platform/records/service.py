@@ -34,6 +34,7 @@ from lowcode_platform.errors import (
     parameter_error,
 )
 from lowcode_platform.messages import NOWHERE, Localized
+from lowcode_platform.records.allocation import placement
 from lowcode_platform.records.automations import AutomationFailedError, AutomationRunner, Event, record_failure
 from lowcode_platform.records.derive import (
     RecordFacts,
@@ -44,6 +45,7 @@ from lowcode_platform.records.derive import (
     system_values,
 )
 from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
+from lowcode_platform.records.ownership import check_gain, pool_event, record_pool_event
 from lowcode_platform.records.stage_history import forecast_category, is_stalled, record_stage_change
 from lowcode_platform.records.views import mask_changes, sees_pii, unmask_patch, visible_data
 from lowcode_platform.schema import EntityDef, Permission
@@ -56,7 +58,8 @@ from lowcode_platform.storage.tables import AuditEntry, Record, RecordLink, Reco
 
 T = TypeVar("T")
 _INSERT_RECORD = insert(Record.__table__)
-_NO_STAGE = {"pipeline": None, "stage": None, "stage_entered_at": None, "probability": None, "forecast_category": None}
+_NO_STAGE = {"pipeline": None, "stage": None, "stage_entered_at": None, "probability": None, "forecast_category": None,
+             "pool": None}
 
 
 def _localized(label: Any) -> Localized:
@@ -92,6 +95,10 @@ class StoredRecord:
     last_activity_at: datetime | None = None
     won_at: datetime | None = None
     lost_at: datetime | None = None
+    owned_at: datetime | None = None
+    deal_at: datetime | None = None
+    protected_until: datetime | None = None
+    pool_warned_at: datetime | None = None
     probability: Decimal | None = None
     forecast_category: str | None = None
 
@@ -259,7 +266,7 @@ class RecordService:
         values = {
             "tenant_id": self.actor.tenant_id, "id": new_id(), "entity": entity.key, "owner_id": owner_id,
             "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id,
-            "version": 1, "config_version": self.config.version,
+            "version": 1, "config_version": self.config.version, "owned_at": now if owner_id else None,
         }
         pipelines = self.config.pipelines.of(entity.key)
         if pipelines:  # a record of a pipeline's entity starts in the first stage of its pipeline
@@ -267,10 +274,19 @@ class RecordService:
             values.update(pipeline=start.key, stage=start.first.key, stage_entered_at=now,
                           probability=start.first.probability, forecast_category=forecast_category(start, start.first.key))
         system = {"owner": owner_id, "stage": values.get("stage"), "pool": None, "created_at": now,
-                  "last_activity_at": None, "stage_entered_at": values.get("stage_entered_at"), "won_at": None}
+                  "last_activity_at": None, "stage_entered_at": values.get("stage_entered_at"), "won_at": None,
+                  "owned_at": values["owned_at"], "deal_at": None}
         data = self._checked(entity, data, system, now, given)
+        owner_id, pool, entered = placement(self.session, self.config, self.actor.tenant_id, entity.key,
+                                            self.facts(entity, data, system), now, owner_id)
+        if pool is not None:  # an intake pool took it in: pushed to a member, or waiting in the pool
+            values.update(owner_id=owner_id, pool=None if owner_id else pool.key, owned_at=now if owner_id else None)
+        elif owner_id is not None:
+            check_gain(self.session, self.config, self.actor.tenant_id, entity.key, owner_id)
         self.session.connection().execute(_INSERT_RECORD, {**_NO_STAGE, **values, "data": data})
         row = StoredRecord(**values, data=data, deleted_at=None)
+        if pool is not None:
+            pool_event(self.session, row, pool.key, entered, None, owner_id, self.actor.user_id, now)
         if pipelines:
             record_stage_change(self.session, row, None, row.stage or "", now, self.actor.user_id)
         self._refuse_taken(self._claim_unique(entity, row.id, {}, data), RecordInvalidError)
@@ -302,8 +318,11 @@ class RecordService:
         """Give a loaded record a new owner (no permission check); the events it causes."""
         if row.owner_id == owner_id:
             return []
+        check_gain(self.session, self.config, self.actor.tenant_id, entity.key, owner_id)
         changes = {"owner_id": [row.owner_id, owner_id]}
-        self._write(row, row.version, owner_id=owner_id, updated_at=now, updated_by=self.actor.user_id)
+        self._write(row, row.version, owner_id=owner_id, pool=None, owned_at=now, pool_warned_at=None,
+                    protected_until=None, updated_at=now, updated_by=self.actor.user_id)
+        record_pool_event(self.session, self.config, row, "assign", owner_id, self.actor.user_id, now)
         self._audit(row, "update", changes, now)
         events = [Event("record.updated", entity.key, row.id, frozenset({"owner"}), depth)]
         if any(c.reads & {"owner", "owner_team"} for c in self.config.rules.of(entity.key).computed):

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from lowcode_platform.errors import (
     ErrorDetail,
@@ -146,6 +146,8 @@ class StageService:
             forecast_category=forecast_category(pipeline, move.to),
             won_at=_won_at(pipeline, row, move.to, now), lost_at=now if move.to == LOST else None,
         )
+        if move.to in pipeline.won and before not in pipeline.won:
+            self._stamp_deal(entity, row, now)
         record_stage_change(self.session, row, before, move.to, now, self.actor.user_id, since=since,
                             reason=move.reason, comment=move.comment, override=move.override,
                             override_reason=override_reason)
@@ -154,6 +156,16 @@ class StageService:
             changes["override"] = [None, override_reason]
         self.records.audit(row, "stage", changes, now)
         return events + [Event("stage.changed", entity.key, row.id, frozenset({"stage"}), depth)]
+
+    def _stamp_deal(self, entity: EntityDef, row: Record, now: datetime) -> None:
+        """A deal won: the record and the records it refers to (its customer, contact) had a deal now,
+        which restarts their pools' no-deal clocks."""
+        referred = [row.data[f.key] for f in entity.fields.values()
+                    if f.type == "reference" and isinstance(row.data.get(f.key), str)]
+        self.session.execute(update(Record).where(Record.tenant_id == row.tenant_id,
+                                                  Record.id.in_([row.id, *referred]))
+                             .values(deal_at=now).execution_options(synchronize_session=False))
+        row.deal_at = now
 
     def _requirements(self, entity: EntityDef, pipeline: Pipeline, row: Record, move: Move,
                       data: Mapping[str, Any], now: datetime) -> list[ErrorDetail]:

@@ -61,11 +61,8 @@ def _getter(attribute: Attribute, timezone: str) -> Callable[[Facts, datetime], 
         columns = DAYS[attribute.name]
 
         def days(facts: Facts, now: datetime) -> Any:
-            for column in columns:
-                moment = facts.get(column)
-                if moment is not None:
-                    return (now - moment) // DAY
-            return MISSING
+            moments = [m for m in (facts.get(c) for c in columns) if m is not None]
+            return (now - max(moments)) // DAY if moments else MISSING
 
         return days
     if attribute.name == "created_on":

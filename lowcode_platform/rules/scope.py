@@ -15,13 +15,19 @@ from lowcode_platform.schema.fields import FieldDef
 
 STRING, NUMBER, BOOLEAN, LIST, OBJECT = "string", "number", "boolean", "list", "object"
 
-# Derived attributes: whole 24-hour days elapsed since a system timestamp, computed from the clock.
+# Derived attributes: whole 24-hour days elapsed since the latest of some system timestamps (those set),
+# computed from the clock.
 DAYS = {
     "days_since_created": ("created_at",),
     # since the last logged activity, or since creation when none was logged
     "days_since_last_activity": ("last_activity_at", "created_at"),
     "days_in_stage": ("stage_entered_at",),
     "days_since_won": ("won_at",),
+    # since the current owner got the record (claim, assignment, creation)
+    "days_owned": ("owned_at",),
+    # pool clocks: an owner's time runs from when they got the record, so a claim starts a fresh clock
+    "days_since_follow_up": ("last_activity_at", "owned_at", "created_at"),
+    "days_without_deal": ("deal_at", "owned_at", "created_at"),
 }
 # System fields: record columns a condition names directly.
 SYSTEM = {"owner": "owner_id", "owner_team": "owner_team", "stage": "stage", "pool": "pool"}

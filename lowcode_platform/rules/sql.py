@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, literal, not_, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, case, literal, not_, or_, select, true
 
 from lowcode_platform.rules.scope import BOOLEAN, DAYS, NUMBER, Attribute
 from lowcode_platform.rules.syntax import All, Any_, Arith, Compare, Condition, Const, Each, Exists, Match, Node, Ref
@@ -38,8 +38,17 @@ SqlCondition = Callable[[datetime], ColumnElement[bool]]
 _KINDS = {NUMBER: "numeric", BOOLEAN: "boolean"}
 _COLUMNS = {"owner": Record.owner_id, "stage": Record.stage, "pool": Record.pool}
 _TIMESTAMPS = {"created_at": Record.created_at, "last_activity_at": Record.last_activity_at,
-               "stage_entered_at": Record.stage_entered_at, "won_at": Record.won_at}
+               "stage_entered_at": Record.stage_entered_at, "won_at": Record.won_at, "owned_at": Record.owned_at,
+               "deal_at": Record.deal_at}
 _OPS = {"eq": "__eq__", "neq": "__ne__", "lt": "__lt__", "lte": "__le__", "gt": "__gt__", "gte": "__ge__"}
+
+
+def latest_of(columns: list[Any]) -> ColumnElement[Any]:
+    """The latest of timestamps that may be null (null when all are), in SQL every database runs."""
+    latest = columns[0]
+    for other in columns[1:]:
+        latest = case((latest.is_(None), other), (other.is_(None), latest), (other > latest, other), else_=latest)
+    return latest  # type: ignore[no-any-return]
 
 
 def _owner_team() -> ColumnElement[Any]:
@@ -136,11 +145,7 @@ class _Compiler:
                 "neq": lambda: or_(stamp > since, stamp <= before),
             }[op]()
 
-        columns = [_TIMESTAMPS[c] for c in DAYS[name]]
-        if len(columns) == 1:
-            return test(columns[0])
-        latest, fallback = columns  # the first that is set counts
-        return or_(and_(latest.isnot(None), test(latest)), and_(latest.is_(None), test(fallback)))
+        return test(latest_of([_TIMESTAMPS[c] for c in DAYS[name]]))
 
     def exists(self, attribute: Attribute) -> ColumnElement[bool]:
         if attribute.format == "days":

@@ -10,7 +10,8 @@ import hashlib
 import re
 from typing import Any
 
-from sqlalchemy import Boolean, Numeric, String, text
+from sqlalchemy import JSON, Boolean, Numeric, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeEngine
@@ -84,3 +85,29 @@ def ensure_field_indexes(connection: Any, fields: list[tuple[str, str]]) -> None
     """Create the expression indexes of `(key, kind)` pairs that do not exist yet."""
     for key, kind in fields:
         connection.execute(text(field_index_ddl(connection.dialect.name, key, kind)))
+
+
+class json_without(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
+    """`records.data` without the top-level `keys`: a set-based way to clear fields."""
+
+    inherit_cache = True
+    _traverse_internals: list[Any] = []
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        if not keys or not all(KEY.match(k) for k in keys):
+            raise ValueError(f"bad field keys: {keys!r}")
+        self.keys = keys
+        self.type = JSON().with_variant(JSONB(), "postgresql")
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
+        return (json_without, self.keys)
+
+
+@compiles(json_without, "postgresql")
+def _compile_without_pg(element: json_without, compiler: Any, **kw: Any) -> str:
+    return "(records.data - '{" + ",".join(element.keys) + "}'::text[])"
+
+
+@compiles(json_without)
+def _compile_without_sqlite(element: json_without, compiler: Any, **kw: Any) -> str:
+    return "json_remove(records.data, " + ", ".join(f"'$.{k}'" for k in element.keys) + ")"

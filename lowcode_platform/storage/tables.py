@@ -101,6 +101,10 @@ class Record(TenantScoped, Base):
     last_activity_at: Mapped[datetime | None]
     won_at: Mapped[datetime | None]
     lost_at: Mapped[datetime | None]
+    owned_at: Mapped[datetime | None]  # when the current owner got the record (pool clocks start here)
+    deal_at: Mapped[datetime | None]  # the last deal won on it or on a record referring to it
+    protected_until: Mapped[datetime | None]  # a pool's protection period for the current owner
+    pool_warned_at: Mapped[datetime | None]  # when the current owner was warned of recycling
     probability: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))  # the stage's, unless a rep overrode it
     forecast_category: Mapped[str | None] = mapped_column(String(16))  # pipeline, best_case, commit, closed, omitted
     created_at: Mapped[datetime]
@@ -117,6 +121,7 @@ class Record(TenantScoped, Base):
         Index("ix_records_entity_created", "tenant_id", "entity", "created_at", "id"),
         Index("ix_records_entity_updated", "tenant_id", "entity", "updated_at", "id"),
         Index("ix_records_entity_owner", "tenant_id", "entity", "owner_id"),
+        Index("ix_records_pool", "tenant_id", "pool", "entity"),
     )
 
 
@@ -171,6 +176,44 @@ class RecordLink(TenantScoped, Base):
         UniqueConstraint("tenant_id", "from_id", "conversion", "target"),  # a record converts once
         Index("ix_record_links_to", "tenant_id", "to_id"),
     )
+
+
+class PoolEvent(TenantScoped, Base):
+    """One movement of a record into, out of or within a pool: claim, release, recycle, push, assign,
+    transfer, or a warning that it will be recycled."""
+
+    __tablename__ = "pool_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # a sweep's events: its id, then the record's
+    pool: Mapped[str] = mapped_column(KEY)
+    entity: Mapped[str] = mapped_column(KEY)
+    record_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_owner: Mapped[str | None] = mapped_column(ID)
+    to_owner: Mapped[str | None] = mapped_column(ID)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    actor_id: Mapped[str | None] = mapped_column(ID)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),
+        Index("ix_pool_events_record", "tenant_id", "record_id", "at"),
+        Index("ix_pool_events_owner", "tenant_id", "from_owner", "record_id", "at"),  # cooldowns
+        Index("ix_pool_events_claims", "tenant_id", "to_owner", "kind", "at"),  # claims per day
+    )
+
+
+class PoolCursor(TenantScoped, Base):
+    """Where a push pool's round robin stands: the last user it gave a record to (locked while read)."""
+
+    __tablename__ = "pool_cursors"
+
+    pool: Mapped[str] = mapped_column(KEY, primary_key=True)
+    last_user: Mapped[str | None] = mapped_column(ID)
+    turns: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),)
 
 
 class RecordUniqueValue(TenantScoped, Base):

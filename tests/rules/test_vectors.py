@@ -36,7 +36,7 @@ ENTITY = "deal"  # the key the vectors' entity is compiled under (its reference 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=timezone.utc)
 # A derived day count in a vector's facts becomes the timestamp it is counted from, an hour into the day.
 DAY_COUNTS = {"days_since_created": "created_at", "days_since_last_activity": "last_activity_at",
-              "days_in_stage": "stage_entered_at", "days_since_won": "won_at"}
+              "days_in_stage": "stage_entered_at", "days_since_won": "won_at", "days_owned": "owned_at"}
 
 
 @cache
