@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lowcode_platform.configuration import TenantConfig
@@ -79,3 +79,21 @@ def record_pool_event(session: Session, config: TenantConfig, row: Record, kind:
     pool = config.pools.get(row.pool) or next(iter(config.pools.of(row.entity)), None)
     if pool is not None:
         pool_event(session, row, pool.key, kind, row.owner_id, to_owner, actor_id, now)
+
+
+def extend_protection(session: Session, config: TenantConfig, tenant_id: str, entity: str, record_id: str) -> None:
+    """An activity logged for an owned record extends its protection period (the entity's first pool with
+    the protection model): `extend_days` more, never beyond `max_days` from when its owner got it."""
+    pool = next((p for p in config.pools.of(entity) if p.recycle.protection is not None), None)
+    protection = pool.recycle.protection if pool is not None else None
+    if protection is None or not protection.extend_days:
+        return
+    row = session.execute(select(Record.protected_until, Record.owned_at).where(
+        Record.tenant_id == tenant_id, Record.id == record_id, Record.owner_id.isnot(None))).first()
+    if row is None or row.owned_at is None:
+        return
+    until = (row.protected_until or row.owned_at + timedelta(days=protection.days)) + timedelta(days=protection.extend_days)
+    if protection.max_days is not None:
+        until = min(until, row.owned_at + timedelta(days=protection.max_days))
+    session.execute(update(Record).where(Record.tenant_id == tenant_id, Record.id == record_id)
+                    .values(protected_until=until).execution_options(synchronize_session=False))

@@ -60,8 +60,9 @@ def _reason(pool: Pool, at: datetime) -> ColumnElement[str]:
     return case(*whens, else_="protection_expired") if whens else literal("protection_expired")
 
 
-def _notify(session: Session, tenant_id: str, prefix: str, kind: str, pool: Pool, now: datetime) -> None:
-    """One outbox notification per former owner of the records an event batch (`prefix`) names."""
+def _notify(session: Session, tenant_id: str, prefix: str, kind: str, pool: Pool, now: datetime) -> int:
+    """One outbox notification per former owner of the records an event batch (`prefix`) names; how many
+    records the batch moved."""
     owners = session.execute(select(PoolEvent.from_owner, func.count()).where(
         PoolEvent.tenant_id == tenant_id, PoolEvent.id.startswith(prefix)).group_by(PoolEvent.from_owner)).all()
     if owners:
@@ -70,12 +71,14 @@ def _notify(session: Session, tenant_id: str, prefix: str, kind: str, pool: Pool
             "created_at": now, "sent_at": None,
             "payload": {"event": f"pool.{kind}", "pool": pool.key, "entity": pool.entity, "records": count,
                         "batch": prefix, "label": pool.label.to_json()}} for owner, count in owners])
+    return sum(count for _, count in owners)
 
 
 def _move(session: Session, pool: Pool, tenant_id: str, selected: ColumnElement[bool], values: dict[str, Any],
           kind: str, reason: ColumnElement[str] | None, actor_id: str | None, now: datetime) -> int:
     """Apply `values` to the selected records and write a pool event for each; how many moved."""
     prefix = new_id()[:13] + kind[0]  # events of this batch: the prefix, then the record's id
+    connection = session.connection()  # Core statements: each is exactly the SQL written here
     event_values = [literal(tenant_id), literal(prefix) + Record.id, literal(pool.key), literal(pool.entity),
                     Record.id, literal(kind), Record.owner_id, null(), reason if reason is not None else null(),
                     literal(actor_id), literal(now, Record.created_at.type)]
@@ -90,14 +93,11 @@ def _move(session: Session, pool: Pool, tenant_id: str, selected: ColumnElement[
                    moved.c.id, literal(kind), moved.c.owner_id, null(),
                    moved.c.reason if reason is not None else null(), literal(actor_id),
                    literal(now, Record.created_at.type)]
-        count = session.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*columns))).rowcount
+        connection.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*columns)))
     else:
-        count = session.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event_values).where(selected))
-                                ).rowcount
-        session.execute(update(Record).where(selected).values(**values).execution_options(synchronize_session=False))
-    if count:
-        _notify(session, tenant_id, prefix, kind, pool, now)
-    return count or 0
+        connection.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event_values).where(selected)))
+        connection.execute(update(Record).where(selected).values(**values))
+    return _notify(session, tenant_id, prefix, kind, pool, now)
 
 
 def sweep_pool(session: Session, pool: Pool, tenant_id: str, now: datetime, actor_id: str | None = None) -> dict[str, int]:

@@ -45,7 +45,7 @@ from lowcode_platform.records.derive import (
     system_values,
 )
 from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
-from lowcode_platform.records.ownership import check_gain, pool_event, record_pool_event
+from lowcode_platform.records.ownership import check_gain, extend_protection, pool_event, record_pool_event
 from lowcode_platform.records.stage_history import forecast_category, is_stalled, record_stage_change
 from lowcode_platform.records.views import mask_changes, sees_pii, unmask_patch, visible_data
 from lowcode_platform.schema import EntityDef, Permission
@@ -350,6 +350,7 @@ class RecordService:
                 .values(last_activity_at=now)
                 .execution_options(synchronize_session=False)
             )
+            extend_protection(self.session, self.config, self.actor.tenant_id, target.key, record_id)
             events.append(Event("activity.logged", target.key, record_id, frozenset(), depth))
         return events
 

@@ -20,6 +20,7 @@ from lowcode_platform.analytics.service import AnalyticsService
 from lowcode_platform.errors import ErrorDetail, PlatformError, RecordInvalidError, detail, field_of
 from lowcode_platform.records.conversions import record_lineage
 from lowcode_platform.records.forms import FormService
+from lowcode_platform.records.pools import PoolService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.records.stages import StageService
 from lowcode_platform.schema import EntityDef
@@ -41,6 +42,7 @@ from lowcode_platform.web.context import (
 )
 from lowcode_platform.web.display import list_columns, show_value
 from lowcode_platform.web.formdata import changed_values, input_name, input_values, posted_values, read_form
+from lowcode_platform.web.panels import pool_panel
 from lowcode_platform.web.texts import text
 
 bp = Blueprint("web", __name__, url_prefix="/web", template_folder="templates", static_folder="static")
@@ -153,8 +155,9 @@ def sign_out() -> Response:
 @bp.route("/")
 def home() -> Any:
     who = web_caller()
+    pools = PoolService(RecordService(who.session, who.config, who.actor)).pools()
     return render_template("web/home.html", locale=page_locale(), who=who, entities=entities_of(who),
-                           pipelines=_pipelines(who))
+                           pipelines=_pipelines(who), pools=pools)
 
 
 @bp.route("/analytics/funnel/<pipeline>")
@@ -207,7 +210,7 @@ def list_page(entity: str) -> Any:
 def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose: str, *, record_id: str | None,
                  values: dict[str, Any], errors: list[ErrorDetail], version: int | None,
                  submitted: dict[str, Any] | None = None, status: int = 200,
-                 stage_errors: list[ErrorDetail] | None = None) -> Any:
+                 stage_errors: list[ErrorDetail] | None = None, pool_errors: list[str] | None = None) -> Any:
     """The form page; `values` fill the inputs, `submitted` (parsed) decide which fields show."""
     locale = page_locale()
     document = forms.document(entity.key, purpose, locale, record_id)
@@ -223,6 +226,7 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
         regions=load_regions() if any(entity.fields[k].type == "region" for k in keys) else (),
         stage=_stage_panel(who, forms.records, entity, record_id, stage_errors or [], locale),
         **_conversion_panel(who, forms.records, entity, record_id, states),
+        pool=pool_panel(who, forms.records, entity, record_id, pool_errors or [], locale),
     ), status
 
 
@@ -329,9 +333,17 @@ def stage_move(entity: str, record_id: str) -> Any:
         return redirect(url_for("web.edit_page", entity=entity, record_id=record_id), 303)
     except RecordInvalidError as exc:
         errors = list(exc.details) or [detail("", "invalid", error=exc.message)]
+    return edit_with_errors(entity, record_id, stage_errors=errors, status=422)
+
+
+def edit_with_errors(entity: str, record_id: str, *, stage_errors: list[ErrorDetail] | None = None,
+                     pool_errors: list[str] | None = None, status: int) -> Any:
+    """The record's edit page as stored, with the errors of a stage move or a pool action in their panel."""
+    who = web_caller()
+    records, forms = services(who)
     definition, form = forms.form(entity, "edit")
     fields = [definition.fields[f.key] for f in form.visible_to(who.actor.role.key)]
     view = records.get(entity, record_id)
     return _render_form(who, forms, definition, "edit", record_id=record_id, version=view.row.version, errors=[],
-                        values=input_values(fields, view.data, who.config.timezone), status=422,
-                        stage_errors=errors)
+                        values=input_values(fields, view.data, who.config.timezone), status=status,
+                        stage_errors=stage_errors, pool_errors=pool_errors)
