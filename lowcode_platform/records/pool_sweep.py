@@ -45,10 +45,11 @@ def due(pool: Pool, tenant_id: str, at: datetime) -> ColumnElement[bool]:
         days = recycle.protection.days
         reasons.append(or_(Record.protected_until <= at,
                            and_(Record.protected_until.is_(None), Record.owned_at <= at - timedelta(days=days))))
+    # an unknown (null) verdict keeps a record, as false does: in a WHERE both leave the row out
     clauses = [Record.tenant_id == tenant_id, Record.entity == pool.entity, Record.owner_id.isnot(None),
-               Record.deleted_at.is_(None), _holds(or_(*reasons))]
+               Record.deleted_at.is_(None), or_(*reasons)]
     if pool.scope is not None:
-        clauses.append(_holds(to_sql(pool.scope.condition)(at)))
+        clauses.append(to_sql(pool.scope.condition)(at))
     if recycle.exempt is not None:
         clauses.append(not_(_holds(to_sql(recycle.exempt.condition)(at))))
     return and_(*clauses)
@@ -56,57 +57,66 @@ def due(pool: Pool, tenant_id: str, at: datetime) -> ColumnElement[bool]:
 
 def _reason(pool: Pool, at: datetime) -> ColumnElement[str]:
     """Which rule sent the record back: `rule_<n>` (from 1, in config order) or `protection_expired`."""
-    whens = [(_holds(to_sql(rule.condition)(at)), f"rule_{i}") for i, rule in enumerate(pool.recycle.rules, 1)]
+    rules = pool.recycle.rules
+    if len(rules) == 1 and pool.recycle.protection is None:
+        return literal("rule_1")
+    whens = [(_holds(to_sql(rule.condition)(at)), f"rule_{i}") for i, rule in enumerate(rules, 1)]
     return case(*whens, else_="protection_expired") if whens else literal("protection_expired")
 
 
-def _notify(session: Session, tenant_id: str, prefix: str, kind: str, pool: Pool, now: datetime) -> int:
-    """One outbox notification per former owner of the records an event batch (`prefix`) names; how many
-    records the batch moved."""
-    owners = session.execute(select(PoolEvent.from_owner, func.count()).where(
-        PoolEvent.tenant_id == tenant_id, PoolEvent.id.startswith(prefix)).group_by(PoolEvent.from_owner)).all()
+def _notify(session: Session, tenant_id: str, owners: list[Any], kind: str, pool: Pool, batch: str,
+            now: datetime) -> int:
+    """One outbox notification per former owner with how many of their records the batch moved; the total."""
     if owners:
         session.execute(insert(OutboxMessage), [{
             "tenant_id": tenant_id, "id": new_id(), "kind": "notification", "recipients": {"users": [owner]},
             "created_at": now, "sent_at": None,
             "payload": {"event": f"pool.{kind}", "pool": pool.key, "entity": pool.entity, "records": count,
-                        "batch": prefix, "label": pool.label.to_json()}} for owner, count in owners])
+                        "batch": batch, "label": pool.label.to_json()}} for owner, count in owners])
     return sum(count for _, count in owners)
 
 
 def _move(session: Session, pool: Pool, tenant_id: str, selected: ColumnElement[bool], values: dict[str, Any],
           kind: str, reason: ColumnElement[str] | None, actor_id: str | None, now: datetime) -> int:
     """Apply `values` to the selected records and write a pool event for each; how many moved."""
-    prefix = new_id()[:13] + kind[0]  # events of this batch: the prefix, then the record's id
+    batch = new_id()[:13] + kind[0]  # the ids of this batch's events: `batch`, then the record's id
     connection = session.connection()  # Core statements: each is exactly the SQL written here
-    event_values = [literal(tenant_id), literal(prefix) + Record.id, literal(pool.key), literal(pool.entity),
-                    Record.id, literal(kind), Record.owner_id, null(), reason if reason is not None else null(),
-                    literal(actor_id), literal(now, Record.created_at.type)]
+    owner = Record.previous_owner_id if "owner_id" in values else Record.owner_id  # as it was before
+
+    def event(source: Any) -> list[Any]:
+        return [literal(tenant_id), literal(batch) + source.id, literal(pool.key), literal(pool.entity), source.id,
+                literal(kind), source.owner, null(), source.reason if reason is not None else null(),
+                literal(actor_id), literal(now, Record.created_at.type)]
+
     if session.get_bind().dialect.name == "postgresql":
-        old = select(Record.tenant_id, Record.id, Record.owner_id, *( [reason.label("reason")] if reason is not None else []))\
-            .where(selected).with_for_update(of=Record).subquery("old")
-        moved = (update(Record).where(Record.tenant_id == old.c.tenant_id, Record.id == old.c.id)
-                 .values(**values)
-                 .returning(Record.id, old.c.owner_id, *([old.c.reason] if reason is not None else []))
+        # one statement: the rows are updated (each locked as it is), their events written from what the
+        # update returns, and the count per former owner read from it
+        moved = (update(Record).where(selected).values(**values)
+                 .returning(Record.id, owner.label("owner"), *([reason.label("reason")] if reason is not None else []))
                  .cte("moved"))
-        columns = [literal(tenant_id), literal(prefix) + moved.c.id, literal(pool.key), literal(pool.entity),
-                   moved.c.id, literal(kind), moved.c.owner_id, null(),
-                   moved.c.reason if reason is not None else null(), literal(actor_id),
-                   literal(now, Record.created_at.type)]
-        connection.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*columns)))
-    else:
-        connection.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event_values).where(selected)))
+        events = insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event(moved.c))).cte("events")
+        owners = list(connection.execute(select(moved.c.owner, func.count()).add_cte(events)
+                                         .group_by(moved.c.owner)).all())
+    else:  # SQLite runs one write transaction at a time: these statements see the same rows
+        old = select(Record.id, Record.owner_id.label("owner"),
+                     *([reason.label("reason")] if reason is not None else [])).where(selected).subquery()
+        connection.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event(old.c))))
         connection.execute(update(Record).where(selected).values(**values))
-    return _notify(session, tenant_id, prefix, kind, pool, now)
+        end = batch[:-1] + chr(ord(batch[-1]) + 1)  # the batch's ids, as a range of the primary key
+        owners = list(connection.execute(select(PoolEvent.from_owner, func.count()).where(
+            PoolEvent.tenant_id == tenant_id, PoolEvent.id >= batch, PoolEvent.id < end)
+            .group_by(PoolEvent.from_owner)).all())
+    return _notify(session, tenant_id, owners, kind, pool, batch, now)
 
 
 def sweep_pool(session: Session, pool: Pool, tenant_id: str, now: datetime, actor_id: str | None = None) -> dict[str, int]:
     """Recycle the pool's due records and warn the owners of those due within `warn_days`."""
     if not pool.recycle.active:
         return {"recycled": 0, "warned": 0}
-    values: dict[str, Any] = {"owner_id": None, "pool": pool.key, "owned_at": None, "pool_warned_at": None,
-                              "protected_until": None, "updated_at": now, "updated_by": actor_id,
-                              "version": Record.version + 1}
+    # owned_at stays (when the last owner got it), so a rule read back in RETURNING sees the same clocks;
+    # a claim resets the owner's clocks, its warning and protection
+    values: dict[str, Any] = {"owner_id": None, "previous_owner_id": Record.owner_id, "pool": pool.key,
+                              "updated_at": now, "updated_by": actor_id, "version": Record.version + 1}
     if pool.clear_on_return:
         values["data"] = json_without(pool.clear_on_return)
     recycled = _move(session, pool, tenant_id, due(pool, tenant_id, now), values, "recycle", _reason(pool, now),
@@ -114,7 +124,7 @@ def sweep_pool(session: Session, pool: Pool, tenant_id: str, now: datetime, acto
     warned = 0
     if pool.recycle.warn_days:
         soon = and_(due(pool, tenant_id, now + timedelta(days=pool.recycle.warn_days)),
-                    Record.pool_warned_at.is_(None), not_(due(pool, tenant_id, now)))
+                    Record.pool_warned_at.is_(None), not_(_holds(due(pool, tenant_id, now))))
         warned = _move(session, pool, tenant_id, soon, {"pool_warned_at": now}, "warn", None, actor_id, now)
     return {"recycled": recycled, "warned": warned}
 

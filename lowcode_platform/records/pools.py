@@ -286,8 +286,8 @@ class PoolService:
         cleared = {k: None for k in pool.clear_on_return if row.data.get(k) is not None}
         if cleared:
             self.records.automations.run(self.records.change(entity, row, cleared, now))
-        self.records.write(row, owner_id=None, pool=pool.key, owned_at=None, pool_warned_at=None,
-                           protected_until=None, updated_at=now, updated_by=self.actor.user_id)
+        self.records.write(row, owner_id=None, pool=pool.key, previous_owner_id=before, updated_at=now,
+                           updated_by=self.actor.user_id)
         self._event(pool, row, kind, before, None, now, reason, comment)
         self.records.audit(row, kind, {"owner_id": [before, None], "pool": [None, pool.key]}, now)
         self.records.automations.run([Event("record.updated", pool.entity, row.id, frozenset({"owner", "pool"}), 0)])

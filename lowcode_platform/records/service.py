@@ -99,6 +99,7 @@ class StoredRecord:
     deal_at: datetime | None = None
     protected_until: datetime | None = None
     pool_warned_at: datetime | None = None
+    previous_owner_id: str | None = None
     probability: Decimal | None = None
     forecast_category: str | None = None
 

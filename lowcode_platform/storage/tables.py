@@ -105,6 +105,7 @@ class Record(TenantScoped, Base):
     deal_at: Mapped[datetime | None]  # the last deal won on it or on a record referring to it
     protected_until: Mapped[datetime | None]  # a pool's protection period for the current owner
     pool_warned_at: Mapped[datetime | None]  # when the current owner was warned of recycling
+    previous_owner_id: Mapped[str | None] = mapped_column(ID)  # who owned it before it went to a pool
     probability: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))  # the stage's, unless a rep overrode it
     forecast_category: Mapped[str | None] = mapped_column(String(16))  # pipeline, best_case, commit, closed, omitted
     created_at: Mapped[datetime]
@@ -198,8 +199,7 @@ class PoolEvent(TenantScoped, Base):
 
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),
-        Index("ix_pool_events_record", "tenant_id", "record_id", "at"),
-        Index("ix_pool_events_owner", "tenant_id", "from_owner", "record_id", "at"),  # cooldowns
+        Index("ix_pool_events_record", "tenant_id", "record_id", "at"),  # history, cooldowns
         Index("ix_pool_events_claims", "tenant_id", "to_owner", "kind", "at"),  # claims per day
     )
 

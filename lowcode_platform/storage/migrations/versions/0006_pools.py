@@ -19,6 +19,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('deal_at', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('protected_until', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('pool_warned_at', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('previous_owner_id', sa.String(length=26), nullable=True))
     op.execute("UPDATE records SET owned_at = created_at WHERE owner_id IS NOT NULL")
     op.execute("UPDATE records SET deal_at = won_at WHERE won_at IS NOT NULL")
     op.create_index('ix_records_pool', 'records', ['tenant_id', 'pool', 'entity'], unique=False)
@@ -40,8 +41,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_pool_events')),
     )
     op.create_index('ix_pool_events_record', 'pool_events', ['tenant_id', 'record_id', 'at'], unique=False)
-    op.create_index('ix_pool_events_owner', 'pool_events', ['tenant_id', 'from_owner', 'record_id', 'at'],
-                    unique=False)
     op.create_index('ix_pool_events_claims', 'pool_events', ['tenant_id', 'to_owner', 'kind', 'at'], unique=False)
     op.create_table('pool_cursors',
     sa.Column('tenant_id', sa.String(length=26), nullable=False),
@@ -56,11 +55,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('pool_cursors')
     op.drop_index('ix_pool_events_claims', table_name='pool_events')
-    op.drop_index('ix_pool_events_owner', table_name='pool_events')
     op.drop_index('ix_pool_events_record', table_name='pool_events')
     op.drop_table('pool_events')
     op.drop_index('ix_records_pool', table_name='records')
     with op.batch_alter_table('records') as batch:
+        batch.drop_column('previous_owner_id')
         batch.drop_column('pool_warned_at')
         batch.drop_column('protected_until')
         batch.drop_column('deal_at')
