@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, case, literal, not_, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, literal, not_, or_, select, true
 
 from lowcode_platform.rules.scope import BOOLEAN, DAYS, NUMBER, Attribute
 from lowcode_platform.rules.syntax import All, Any_, Arith, Compare, Condition, Const, Each, Exists, Match, Node, Ref
@@ -28,6 +28,7 @@ from lowcode_platform.storage.sql_functions import (
     float_number,
     json_number,
     json_present,
+    latest_stamp,
     local_date,
     number_text,
     tie_break,
@@ -43,12 +44,14 @@ _TIMESTAMPS = {"created_at": Record.created_at, "last_activity_at": Record.last_
 _OPS = {"eq": "__eq__", "neq": "__ne__", "lt": "__lt__", "lte": "__le__", "gt": "__gt__", "gte": "__ge__"}
 
 
-def latest_of(columns: list[Any]) -> ColumnElement[Any]:
-    """The latest of timestamps that may be null (null when all are), in SQL every database runs."""
-    latest = columns[0]
-    for other in columns[1:]:
-        latest = case((latest.is_(None), other), (other.is_(None), latest), (other > latest, other), else_=latest)
-    return latest  # type: ignore[no-any-return]
+def latest_of(names: tuple[str, ...]) -> ColumnElement[Any]:
+    """The latest of the named timestamps (those set); the derived day counts over several end with
+    `created_at`, which is never null."""
+    columns = [_TIMESTAMPS[name] for name in names]
+    if len(columns) == 1:
+        return columns[0]  # type: ignore[no-any-return]
+    assert names[-1] == "created_at"
+    return latest_stamp(*columns)
 
 
 def _owner_team() -> ColumnElement[Any]:
@@ -145,7 +148,7 @@ class _Compiler:
                 "neq": lambda: or_(stamp > since, stamp <= before),
             }[op]()
 
-        return test(latest_of([_TIMESTAMPS[c] for c in DAYS[name]]))
+        return test(latest_of(DAYS[name]))
 
     def exists(self, attribute: Attribute) -> ColumnElement[bool]:
         if attribute.format == "days":

@@ -391,3 +391,24 @@ def _number_text_pg(element: number_text, compiler: Any, **kw: Any) -> str:
 @compiles(number_text)
 def _number_text_sqlite(element: number_text, compiler: Any, **kw: Any) -> str:
     return compiler.process(_literal(element.text), **kw)
+
+
+class latest_stamp(_Element):  # noqa: N801 - reads like a SQL function
+    """The latest of some timestamp columns, the last of which is never null (e.g. `created_at`)."""
+
+    _traverse_internals = [("stamps", InternalTraversal.dp_clauseelement_list)]
+
+    def __init__(self, *stamps: ColumnElement[Any]) -> None:
+        self.stamps = list(stamps)
+        self.type = stamps[-1].type
+
+
+@compiles(latest_stamp, "postgresql")
+def _latest_pg(element: latest_stamp, compiler: Any, **kw: Any) -> str:
+    return "GREATEST(" + ", ".join(compiler.process(s, **kw) for s in element.stamps) + ")"  # nulls are skipped
+
+
+@compiles(latest_stamp)
+def _latest_sqlite(element: latest_stamp, compiler: Any, **kw: Any) -> str:
+    *stamps, last = [compiler.process(s, **kw) for s in element.stamps]  # SQLite's max() is null if any is
+    return "max(" + ", ".join([*(f"coalesce({s}, {last})" for s in stamps), last]) + ")"
