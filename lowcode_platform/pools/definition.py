@@ -168,6 +168,16 @@ def _fields(keys: list[str], pointer: str, entity: EntityDef, errors: list[Error
     return tuple(k for k in keys if k in entity.fields)
 
 
+def _cleared(keys: list[str], pointer: str, entity: EntityDef, errors: list[ErrorDetail]) -> tuple[str, ...]:
+    """Fields emptied on return: neither required (the record would be invalid) nor unique."""
+    found = _fields(keys, pointer, entity, errors)
+    for i, key in enumerate(keys):
+        field_def = entity.fields.get(key)
+        if field_def is not None and (field_def.required or field_def.unique):
+            errors.append(detail(f"{pointer}/{i}", "on_return_required", field=key))
+    return found
+
+
 def _pool(key: str, spec: Mapping[str, Any], base: str, entity: EntityDef, scope: Scope, roles: frozenset[str],
           errors: list[ErrorDetail]) -> Pool:
     allocation_spec = spec.get("allocation", {})
@@ -176,7 +186,7 @@ def _pool(key: str, spec: Mapping[str, Any], base: str, entity: EntityDef, scope
         tuple(AllocationRule(rule, r.get("to", {}).get("user"), r.get("to", {}).get("team"))
               for i, r in enumerate(allocation_spec.get("rules", []))
               if (rule := _rule(r["when"], f"{base}/allocation/rules/{i}/when", scope, errors))))
-    if allocation.strategy == "rules" and not allocation.rules:
+    if allocation.strategy == "rules" and not allocation_spec.get("rules"):
         errors.append(detail(f"{base}/allocation/rules", "required"))
     mode = spec.get("mode", "pull")
     if mode != "pull" and "allocation" not in spec:
@@ -205,7 +215,8 @@ def _pool(key: str, spec: Mapping[str, Any], base: str, entity: EntityDef, scope
         mode=mode, intake=bool(spec.get("intake", False)), allocation=allocation, limits=limits, recycle=recycle,
         reasons=MappingProxyType({r["value"]: Label.parse(r.get("label"), r["value"])
                                   for r in release.get("reasons", [])}),
-        clear_on_return=_fields(spec.get("on_return", {}).get("clear", []), f"{base}/on_return/clear", entity, errors),
+        clear_on_return=_cleared(spec.get("on_return", {}).get("clear", []), f"{base}/on_return/clear", entity,
+                                 errors),
         hidden_fields=frozenset(_fields(spec.get("hidden_fields", []), f"{base}/hidden_fields", entity, errors)),
     )
 

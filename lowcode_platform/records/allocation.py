@@ -84,8 +84,11 @@ def allocate(session: Session, config: TenantConfig, tenant_id: str, pool: Pool,
     if strategy in ("least_loaded", "rules"):
         return min(free, key=lambda u: (loads[u], u))
     assert cursor is not None
-    if strategy == "weighted":
-        turns = [u for u in free for _ in range(pool.allocation.weights.get(u, 1))]
+    if strategy == "weighted":  # weights by user id or name
+        names = dict(session.execute(select(User.id, User.name).where(User.tenant_id == tenant_id,
+                                                                       User.id.in_(free))).all())
+        weights = pool.allocation.weights
+        turns = [u for u in free for _ in range(weights.get(u, weights.get(names.get(u, ""), 1)))]
         if not turns:
             return None
         chosen = turns[cursor.turns % len(turns)]

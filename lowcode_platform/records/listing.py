@@ -53,11 +53,12 @@ def _sort_key(entity: EntityDef, name: str) -> tuple[ColumnElement[Any], bool] |
 
 
 def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible: bool, scope: Scope | None = None,
-                     now: datetime | None = None) -> ListQuery:
+                     now: datetime | None = None, hidden: frozenset[str] = frozenset()) -> ListQuery:
     """A `ListQuery` from query parameters; raises `MalformedRequestError` listing every bad one.
 
     Without `pii_visible` (the role sees pii unmasked on every record) a pii field may be neither filtered
-    nor sorted on: matching or ordering by a masked value would reveal it.
+    nor sorted on: matching or ordering by a masked value would reveal it. The `hidden` fields (a pool's,
+    until claimed) may not be filtered or sorted on either.
     """
     errors: list[ErrorDetail] = []
     filters: list[ColumnElement[bool]] = []
@@ -68,7 +69,9 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible:
             filters.append(SYSTEM_FILTERS[name] == raw)
             continue
         field = entity.fields.get(name)
-        if field is None:
+        if name in hidden:
+            errors.append(parameter_error(name, "pool_hidden_field", field=name))
+        elif field is None:
             errors.append(parameter_error(name, "unknown_field", field=name, where=in_entity(entity.key)))
         elif field.kind.sql_kind is None:
             errors.append(parameter_error(name, "bad_parameter", error=f"{field.type} fields cannot be filtered"))
@@ -81,7 +84,9 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible:
                 errors.append(parameter_error(name, "type", expected=str(exc)))
     sort = args.get("sort", "-created_at")
     sorted_field = entity.fields.get(sort.removeprefix("-"))
-    if _sort_key(entity, sort.removeprefix("-")) is None:
+    if sort.removeprefix("-") in hidden:
+        errors.append(parameter_error("sort", "pool_hidden_field", field=sort.removeprefix("-")))
+    elif _sort_key(entity, sort.removeprefix("-")) is None:
         errors.append(parameter_error("sort", "bad_parameter", error=f"cannot sort by {sort!r}"))
     elif sorted_field is not None and sorted_field.pii and not pii_visible:
         errors.append(parameter_error("sort", "pii_hidden", field=sorted_field.key))
@@ -106,11 +111,12 @@ def parse_list_query(entity: EntityDef, args: Mapping[str, str], *, pii_visible:
     if "where" in args:
         moment = now or datetime.now(UTC)
         scope = scope or entity_scope(entity)
-        filters.append(parse_where(entity, args["where"], scope=scope, pii_visible=pii_visible)(moment))
+        filters.append(parse_where(entity, args["where"], scope=scope, pii_visible=pii_visible, hidden=hidden)(moment))
     return ListQuery(tuple(filters), sort, limit, after, include_deleted == "true")
 
 
-def parse_where(entity: EntityDef, text: str, *, scope: Scope, pii_visible: bool) -> SqlCondition:
+def parse_where(entity: EntityDef, text: str, *, scope: Scope, pii_visible: bool,
+                hidden: frozenset[str] = frozenset()) -> SqlCondition:
     """The SQL of a `where` condition: 400 when it is not JSON, 422 when it is not a valid condition."""
     try:
         document = jsonutil.loads(text)
@@ -126,10 +132,14 @@ def parse_where(entity: EntityDef, text: str, *, scope: Scope, pii_visible: bool
     except ConditionError as exc:
         raise ConditionInvalidError("the where condition is invalid",
                                     [ErrorDetail(e.pointer, e.code, e.params, "where") for e in exc.errors]) from None
-    hidden = sorted(n for n in condition.names if n in entity.fields and entity.fields[n].pii)
-    if hidden and not pii_visible:
+    personal = sorted(n for n in condition.names if n in entity.fields and entity.fields[n].pii)
+    if personal and not pii_visible:
         raise MalformedRequestError("invalid query parameters",
-                                    [parameter_error("where", "pii_hidden", field=hidden[0])])
+                                    [parameter_error("where", "pii_hidden", field=personal[0])])
+    withheld = sorted(n.split(".")[0] for n in condition.names if n.split(".")[0] in hidden)
+    if withheld:
+        raise MalformedRequestError("invalid query parameters",
+                                    [parameter_error("where", "pool_hidden_field", field=withheld[0])])
     return to_sql(condition)
 
 

@@ -38,16 +38,18 @@ def lock_user(session: Session, tenant_id: str, user_id: str) -> Any:
 
 
 def check_gain(session: Session, config: TenantConfig, tenant_id: str, entity: str, user_id: str,
-               count: int = 1, cap: int | None = None, count_won: bool | None = None) -> None:
-    """Refuse (409 `owner_cap`) when `count` more records of `entity` would take the user past their cap:
-    the lowest of the tenant's, the entity's pools' and `cap`."""
-    lowest, won = config.pools.cap(entity)
+               count: int = 1, cap: int | None = None, count_won: bool | None = None, won: int = 0) -> None:
+    """Refuse (409 `owner_cap`) when `count` more records of `entity` (`won` of them with a won deal) would
+    take the user past their cap: the lowest of the tenant's, the entity's pools' and `cap`."""
+    lowest, counts_won = config.pools.cap(entity)
     if cap is not None and (lowest is None or cap < lowest):
-        lowest, won = cap, won if count_won is None else count_won
+        lowest, counts_won = cap, counts_won if count_won is None else count_won
     if lowest is None:
         return
+    if not counts_won:
+        count -= won
     lock_user(session, tenant_id, user_id)
-    owned = owned_count(session, tenant_id, entity, user_id, won)
+    owned = owned_count(session, tenant_id, entity, user_id, counts_won)
     if owned + count > lowest:
         raise ConflictError("the owner would hold more records than allowed",
                             [detail("", "owner_cap", cap=lowest, owned=owned, adding=count)])
@@ -72,13 +74,13 @@ def pool_event(session: Session, row: Any, pool: str, kind: str, from_owner: str
         from_owner=from_owner, to_owner=to_owner, reason=reason, comment=comment, actor_id=actor_id, at=now))
 
 
-def record_pool_event(session: Session, config: TenantConfig, row: Record, kind: str, to_owner: str | None,
-                      actor_id: str | None, now: datetime) -> None:
+def record_pool_event(session: Session, config: TenantConfig, row: Record, pool_key: str | None, kind: str,
+                      from_owner: str | None, to_owner: str | None, actor_id: str | None, now: datetime) -> None:
     """A change of owner outside a pool's own endpoints (an automation's assignment), as a pool event of
-    the pool the record is in, else the entity's first pool; nothing for an entity without pools."""
-    pool = config.pools.get(row.pool) or next(iter(config.pools.of(row.entity)), None)
+    the pool the record was in, else the entity's first pool; nothing for an entity without pools."""
+    pool = config.pools.get(pool_key) or next(iter(config.pools.of(row.entity)), None)
     if pool is not None:
-        pool_event(session, row, pool.key, kind, row.owner_id, to_owner, actor_id, now)
+        pool_event(session, row, pool.key, kind, from_owner, to_owner, actor_id, now)
 
 
 def extend_protection(session: Session, config: TenantConfig, tenant_id: str, entity: str, record_id: str) -> None:

@@ -24,6 +24,7 @@ from lowcode_platform.errors import (
     detail,
 )
 from lowcode_platform.pools.definition import Pool
+from lowcode_platform.records.allocation import members
 from lowcode_platform.records.automations import Event
 from lowcode_platform.records.derive import system_values
 from lowcode_platform.records.listing import encode_cursor, order_and_seek, parse_list_query
@@ -107,11 +108,7 @@ class PoolService:
         pool = self.pool(key)
         entity = self.config.entities[pool.entity]
         query = parse_list_query(entity, args, pii_visible=False, scope=self.config.rules.scopes[entity.key],
-                                 now=self.records.clock())
-        hidden = [f for f in pool.hidden_fields if f in args.get("where", "") or f in args.get("sort", "")]
-        if hidden:
-            raise RecordInvalidError("a hidden field cannot filter a pool", [
-                detail("", "pool_hidden_field", field=hidden[0])])
+                                 now=self.records.clock(), hidden=pool.hidden_fields)
         order, seek = order_and_seek(entity, query)
         statement = select(Record).where(Record.tenant_id == self.actor.tenant_id, Record.entity == entity.key,
                                          Record.pool == pool.key, Record.owner_id.is_(None),
@@ -167,7 +164,7 @@ class PoolService:
             day = now.astimezone(ZoneInfo(self.config.timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
             claimed = self.session.scalar(select(func.count()).select_from(PoolEvent).where(
                 PoolEvent.tenant_id == self.actor.tenant_id, PoolEvent.to_owner == user, PoolEvent.kind == "claim",
-                PoolEvent.at >= day)) or 0
+                PoolEvent.pool == pool.key, PoolEvent.at >= day)) or 0
             if claimed >= pool.limits.claims_per_day:
                 raise ConflictError("you claimed as many records as a day allows",
                                     [detail("", "claims_per_day", limit=pool.limits.claims_per_day)])
@@ -211,7 +208,7 @@ class PoolService:
     def _assign(self, pool: Pool, record_id: str, to: str) -> RecordView:
         now = self.records.clock()
         entity = self.config.entities[pool.entity]
-        self._assignee(to)
+        self._assignee(pool, to)
         row = self.session.scalar(select(Record).where(
             Record.tenant_id == self.actor.tenant_id, Record.entity == pool.entity, Record.id == record_id,
             Record.deleted_at.is_(None), or_(Record.pool == pool.key, Record.owner_id.isnot(None)))
@@ -247,9 +244,12 @@ class PoolService:
             Record.tenant_id == self.actor.tenant_id, Record.entity == pool.entity, Record.owner_id == source,
             Record.deleted_at.is_(None)).order_by(Record.id).with_for_update()))
         if to is not None:
-            self._assignee(to)
+            self._assignee(pool, to)
             check_gain(self.session, self.config, self.actor.tenant_id, pool.entity, to, len(rows),
-                       cap=pool.limits.owner_cap, count_won=pool.limits.count_won)
+                       cap=pool.limits.owner_cap, count_won=pool.limits.count_won,
+                       won=sum(1 for r in rows if r.deal_at is not None))
+        else:  # back to the pool: the records its scope takes; the others stay with their owner
+            rows = [r for r in rows if self._fits(pool, entity, r, now)]
         for row in rows:
             if to is None:
                 self._give_back(pool, entity, row, "transfer", now, reason, comment)
@@ -319,16 +319,21 @@ class PoolService:
             raise ConflictError("the record is in a pool already", [detail("", "pool_not_owned")])
         return row
 
-    def _check_scope(self, pool: Pool, entity: EntityDef, row: Record, now: datetime) -> None:
-        if pool.scope is not None:
-            facts = self.records.facts(entity, row.data, system_values(row))
-            if not pool.scope.test(facts, now):
-                raise ConflictError("the record does not belong in this pool", [detail("", "pool_scope")])
+    def _fits(self, pool: Pool, entity: EntityDef, row: Record, now: datetime) -> bool:
+        return pool.scope is None or pool.scope.test(self.records.facts(entity, row.data, system_values(row)), now)
 
-    def _assignee(self, user_id: str) -> None:
+    def _check_scope(self, pool: Pool, entity: EntityDef, row: Record, now: datetime) -> None:
+        if not self._fits(pool, entity, row, now):
+            raise ConflictError("the record does not belong in this pool", [detail("", "pool_scope")])
+
+    def _assignee(self, pool: Pool, user_id: str) -> None:
+        """An active member of the pool (locked: their gains are counted one at a time)."""
         found = lock_user(self.session, self.actor.tenant_id, user_id)
         if found is None or not found.active:
             raise RecordInvalidError("no active user with that id", [detail("/to", "unknown_user", id=user_id)])
+        if user_id not in members(self.session, self.actor.tenant_id, pool):
+            raise RecordInvalidError("the user does not work in this pool", [detail("/to", "not_a_member",
+                                                                                   name=found.name)])
 
     @staticmethod
     def _id(body: Any) -> str:

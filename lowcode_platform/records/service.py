@@ -320,10 +320,11 @@ class RecordService:
         if row.owner_id == owner_id:
             return []
         check_gain(self.session, self.config, self.actor.tenant_id, entity.key, owner_id)
-        changes = {"owner_id": [row.owner_id, owner_id]}
+        before, pool = row.owner_id, row.pool
+        changes = {"owner_id": [before, owner_id]}
         self._write(row, row.version, owner_id=owner_id, pool=None, owned_at=now, pool_warned_at=None,
                     protected_until=None, updated_at=now, updated_by=self.actor.user_id)
-        record_pool_event(self.session, self.config, row, "assign", owner_id, self.actor.user_id, now)
+        record_pool_event(self.session, self.config, row, pool, "assign", before, owner_id, self.actor.user_id, now)
         self._audit(row, "update", changes, now)
         events = [Event("record.updated", entity.key, row.id, frozenset({"owner"}), depth)]
         if any(c.reads & {"owner", "owner_team"} for c in self.config.rules.of(entity.key).computed):

@@ -79,9 +79,23 @@ def make_validator(schema: Mapping[str, Any]) -> Any:
     return PlatformValidator(schema, format_checker=FORMAT_CHECKER)
 
 
+def _choice(branch: Any) -> list[str]:
+    """What one `oneOf` branch allows, in words: its constant, its values, or the keys of its object."""
+    if not isinstance(branch, dict):
+        return []
+    if "const" in branch:
+        return [repr(branch["const"])]
+    if "enum" in branch:
+        return [repr(v) for v in branch["enum"]]
+    if branch.get("type") == "object" and branch.get("required"):
+        return ["{" + ", ".join(f'"{key}": …' for key in branch["required"]) + "}"]
+    return []
+
+
 def _allowed(schema: Any) -> str:
     if isinstance(schema, dict) and "oneOf" in schema:
-        return ", ".join(repr(s.get("const")) for s in schema["oneOf"] if isinstance(s, dict))
+        choices = [_choice(branch) for branch in schema["oneOf"]]
+        return ", ".join(c for found in choices for c in found) if all(choices) else ""
     if isinstance(schema, dict) and "enum" in schema:
         return ", ".join(repr(v) for v in schema["enum"])
     return ""
