@@ -15,6 +15,7 @@ from lowcode_platform.records.pools import PoolService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.web.context import WebCaller, check_csrf, page_locale, web_caller
 from lowcode_platform.web.display import list_columns, show_value
+from lowcode_platform.web.texts import text
 from lowcode_platform.web.views import PICKER_SIZE, bp, edit_with_errors, entities_of
 
 PAGE_SIZE = 50
@@ -25,7 +26,9 @@ def _service(who: WebCaller) -> PoolService:
 
 
 def _messages(error: PlatformError, locale: str) -> list[str]:
-    return [e.message_in(locale) for e in error.details] or [error.message]
+    """The error's messages; one about the release reason says so."""
+    return [f"{text('reason', locale)}: {e.message_in(locale)}" if e.pointer == "/reason" else e.message_in(locale)
+            for e in error.details] or [error.message]
 
 
 def _pool_page(key: str, errors: list[str], status: int = 200) -> Any:
