@@ -127,27 +127,68 @@ def pools() -> None:
 def pools_sweep(tenant_slug: str | None, now_text: str | None) -> None:
     """Recycle every owned record that meets its pool's rule and warn owners of those due soon; prints one
     JSON line per tenant. Safe to run from several workers at once, and again."""
-    from sqlalchemy import select
-
-    from lowcode_platform.accounts.service import active_config, find_tenant
+    from lowcode_platform.accounts.service import active_config
     from lowcode_platform.records.pool_sweep import sweep_tenant
-    from lowcode_platform.storage.tables import Tenant
 
     now = _now() if now_text is None else _moment(now_text)
     platform = current_app.extensions["lowcode"]
-    with platform.open_session() as session:
-        try:
-            tenants = [find_tenant(session, tenant_slug)] if tenant_slug else list(
-                session.scalars(select(Tenant).where(Tenant.active_version.isnot(None)).order_by(Tenant.slug)))
-        except PlatformError as error:
-            _fail(error)
-        found = [(t.id, t.slug, t.active_version) for t in tenants]
-    for tenant_id, slug, version in found:
+    for tenant_id, slug, version in _tenants(platform, tenant_slug):
         with platform.open_session(write=True) as session:
             config = active_config(session, platform.config_cache, tenant_id, version)
             result = sweep_tenant(session, config, tenant_id, now)
         line = {"tenant": slug, "busy": True} if result is None else {"tenant": slug, **result}
         click.echo(jsonutil.dumps(line))
+
+
+# -- approvals -------------------------------------------------------------------------------
+
+@main.group()
+def approvals() -> None:
+    """Approval flows: the timeout sweep."""
+
+
+@approvals.command("sweep")
+@click.option("--tenant", "tenant_slug", default=None, help="Only this tenant (default: every tenant).")
+@click.option("--now", "now_text", default=None, help="The moment to sweep at, ISO 8601 with an offset (default: now).")
+@with_appcontext
+def approvals_sweep(tenant_slug: str | None, now_text: str | None) -> None:
+    """Escalate, approve or reject the tasks past their step's timeout; prints one JSON line per tenant.
+    Safe to run from several workers at once, and again."""
+    from lowcode_platform.accounts.actor import Actor
+    from lowcode_platform.accounts.service import active_config
+    from lowcode_platform.records.approval_sweep import sweep_approvals
+    from lowcode_platform.records.service import RecordService
+    from lowcode_platform.storage.engine import scope_to_tenant
+
+    now = _now() if now_text is None else _moment(now_text)
+    platform = current_app.extensions["lowcode"]
+    for tenant_id, slug, version in _tenants(platform, tenant_slug):
+        with platform.open_session(write=True) as session:
+            config = active_config(session, platform.config_cache, tenant_id, version)
+            admin = next((role for role in config.roles.values() if role.admin), None)
+            if admin is None or not config.approvals.flows:
+                click.echo(jsonutil.dumps({"tenant": slug, "escalated": 0, "approved": 0, "rejected": 0, "at": now}))
+                continue
+            scope_to_tenant(session, tenant_id)
+            system = Actor(tenant_id, None, "system", admin)  # type: ignore[arg-type]  # no user: the platform
+            result = sweep_approvals(RecordService(session, config, system, clock=lambda: now), now)
+        click.echo(jsonutil.dumps({"tenant": slug, **result}))
+
+
+def _tenants(platform: Any, slug: str | None) -> list[tuple[str, str, int]]:
+    """(id, slug, active version) of the tenant named, or of every tenant with an active config."""
+    from sqlalchemy import select
+
+    from lowcode_platform.accounts.service import find_tenant
+    from lowcode_platform.storage.tables import Tenant
+
+    with platform.open_session() as session:
+        try:
+            tenants = [find_tenant(session, slug)] if slug else list(
+                session.scalars(select(Tenant).where(Tenant.active_version.isnot(None)).order_by(Tenant.slug)))
+        except PlatformError as error:
+            _fail(error)
+        return [(t.id, t.slug, t.active_version) for t in tenants if t.active_version is not None]
 
 
 # -- tenants and users ------------------------------------------------------------------------

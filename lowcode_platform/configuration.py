@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lowcode_platform import jsonutil
+from lowcode_platform.approvals import TenantApprovals, compile_approvals
 from lowcode_platform.conversion import TenantConversions, compile_conversions
 from lowcode_platform.errors import ConfigInvalidError, ErrorDetail
 from lowcode_platform.forms import TenantForms, compile_forms
@@ -45,6 +46,7 @@ class TenantConfig:
     pipelines: TenantPipelines
     conversions: TenantConversions
     pools: TenantPools
+    approvals: TenantApprovals
     document_text: str
 
     @property
@@ -66,6 +68,7 @@ class _Checked:
     pipelines: TenantPipelines | None = None
     conversions: TenantConversions | None = None
     pools: TenantPools | None = None
+    approvals: TenantApprovals | None = None
 
 
 def _check(document: Any) -> _Checked:
@@ -83,8 +86,10 @@ def _check(document: Any) -> _Checked:
               for key in entities}
     conversions, conversion_errors = compile_conversions(document, entities, rules.scopes, stages)
     pools, pool_errors = compile_pools(document, entities, rules.scopes)
-    return _Checked(errors + form_errors + pipeline_errors + conversion_errors + pool_errors, entities, rules, forms,
-                    pipelines, conversions, pools)
+    sources = {key: c.source for key, c in conversions.conversions.items()}
+    approvals, approval_errors = compile_approvals(document, entities, rules.scopes, stages, sources)
+    return _Checked(errors + form_errors + pipeline_errors + conversion_errors + pool_errors + approval_errors,
+                    entities, rules, forms, pipelines, conversions, pools, approvals)
 
 
 def iter_config_errors(document: Any) -> Iterator[ErrorDetail]:
@@ -96,7 +101,8 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
     """Check `document` and compile it; raises `ConfigInvalidError` with every error found."""
     checked = _check(document)
     if (checked.errors or checked.rules is None or checked.entities is None or checked.forms is None
-            or checked.pipelines is None or checked.conversions is None or checked.pools is None):
+            or checked.pipelines is None or checked.conversions is None or checked.pools is None
+            or checked.approvals is None):
         raise ConfigInvalidError("the tenant config is invalid", checked.errors)
     tenant = document.get("tenant", {})
     locales = tuple(document.get("locales", ("en", "zh")))
@@ -114,6 +120,7 @@ def compile_config(document: Mapping[str, Any], version: int) -> TenantConfig:
         pipelines=checked.pipelines,
         conversions=checked.conversions,
         pools=checked.pools,
+        approvals=checked.approvals,
         document_text=jsonutil.dumps(document),
     )
 

@@ -19,14 +19,17 @@ from typing import Any
 
 import pytest
 
+from lowcode_platform.api import approvals as approvals_api
 from lowcode_platform.api import records as records_api
 from lowcode_platform.api import stages as stages_api
 from lowcode_platform.api.context import caller
 from lowcode_platform.configuration import iter_config_errors
+from lowcode_platform.records.approvals import ApprovalService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.records.stages import StageService
 from lowcode_platform.schema.loading import load_config
 from lowcode_platform.settings import PROJECT_TEMPLATES
+from tests.approvals.support import approve_through
 
 TEMPLATES = ("b2b_solution_sales", "health_checkup_sales")
 USERS = (("admin", "admin", None, None), ("boss", "sales_manager", None, "east"),
@@ -63,6 +66,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
     monkeypatch.setattr(records_api, "_service", records)
     monkeypatch.setattr(stages_api, "_stages", lambda: StageService(records()))
+    monkeypatch.setattr(approvals_api, "_approvals", lambda: ApprovalService(records()))
     return fake
 
 
@@ -287,7 +291,13 @@ def test_b2b_deal_walks_every_stage(b2b: Any, clock: Clock) -> None:
     clock.tick(days=14)
     assert refused(b2b, "opportunity", deal, "close") == [("/to", "gate_condition")]
     assert refused(b2b, "opportunity", deal, "close", data={"verbal_approval": False}) == [("/to", "gate_condition")]
-    deal = moved(b2b, "opportunity", deal, "close", data={"verbal_approval": True, "verbal_approval_on": "2026-04-08"})
+    # a deal of a million or more enters close once the manager and a vice president (here: the admin) approve
+    response = move(b2b, "opportunity", deal, "close", data={"verbal_approval": True, "verbal_approval_on": "2026-04-08"})
+    assert response.status_code == 202 and response.get_json()["approval"]["flow"] == "big_deal"
+    assert response.get_json()["pipeline"]["stage"] == "proof"
+    assert approve_through(b2b, response.get_json()["approval"]["id"], ("boss", "admin"))["status"] == "approved"
+    deal = b2b.call("GET", f"/api/v1/records/opportunity/{deal['id']}", "rep").get_json()
+    assert deal["pipeline"]["stage"] == "close" and deal["data"]["verbal_approval"] is True
     assert deal["pipeline"]["won_at"] is None and deal["pipeline"]["forecast_category"] == "pipeline"
 
     # deploy: won once the contract is signed, and final

@@ -85,9 +85,12 @@ def refuse_unsafe_text() -> None:
         raise MalformedRequestError("the path or query holds text that cannot be used", [detail("", "unsafe_text")])
 
 
-def json_body() -> Any:
-    """The request body parsed as JSON (decimals exact); 400 when it is not JSON, 413 when too large."""
+def json_body(optional: bool = False) -> Any:
+    """The request body parsed as JSON (decimals exact); 400 when it is not JSON, 413 when too large. An
+    `optional` body may be left out: then `{}`."""
     raw = request.get_data(cache=False)
+    if optional and not raw.strip():
+        return {}
     try:
         value = jsonutil.loads(raw or b"")
     except (jsonutil.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:

@@ -50,6 +50,7 @@ class RecordSchema(Schema):
     data = fields.Dict(required=True, metadata={"description": "the entity's fields; see its JSON Schema"})
     masked = fields.List(fields.String(), required=True, metadata={"description": "pii fields shown masked"})
     pipeline = fields.Nested(PipelineStateSchema, metadata={"description": "only for records of a pipeline's entity"})
+    approval = fields.Dict(metadata={"description": "when the change waits for approval (answer 202): the request"})
 
 
 class RecordPageSchema(Schema):

@@ -48,6 +48,9 @@ def _service() -> RecordService:
 
 
 def _record_response(view: RecordView, status: int = 200, location: bool = False) -> Any:
+    """The record; 202 when the change became a request for approval (`approval` in the body)."""
+    if view.approval is not None:
+        status = 202
     headers = {"ETag": f'"{view.row.version}"'}
     if location:
         headers["Location"] = f"{request.script_root}/api/v1/records/{view.row.entity}/{view.row.id}"
@@ -111,6 +114,7 @@ class Record(MethodView):
 
     @blp.doc(requestBody=OBJECT_BODY, parameters=[FORM_PARAMETER])
     @blp.response(200, RecordSchema)
+    @blp.alt_response(202, schema=RecordSchema, description="The change waits for approval: see `approval`")
     @blp.alt_response(409, schema=ProblemSchema)
     @blp.alt_response(422, schema=ProblemSchema)
     @blp.alt_response(428, schema=ProblemSchema)

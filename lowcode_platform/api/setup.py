@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 
-from lowcode_platform.api import analytics, automations, conversions, forms, meta, pools, records, stages
+from lowcode_platform.api import (
+    analytics,
+    approvals,
+    automations,
+    conversions,
+    forms,
+    meta,
+    pools,
+    records,
+    stages,
+)
 from lowcode_platform.api.context import close_session, refuse_unsafe_text
 from lowcode_platform.api.problems import register_problem_handlers
 
@@ -39,6 +49,8 @@ def register_api(app: Flask) -> Api:
     api.register_blueprint(conversions.lineage_blp)
     api.register_blueprint(pools.blp)
     api.register_blueprint(pools.history_blp)
+    api.register_blueprint(approvals.blp)
+    api.register_blueprint(approvals.record_blp)
     _serve_swagger_assets(app)
     with app.app_context():
         meta.register_echo()

@@ -40,11 +40,14 @@ def _stages() -> StageService:
 class StageMove(MethodView):
     @blp.doc(requestBody=MOVE_BODY)
     @blp.response(200, RecordSchema)
+    @blp.alt_response(202, schema=RecordSchema, description="The move waits for approval: see `approval`")
     @blp.alt_response(403, schema=ProblemSchema)
     @blp.alt_response(422, schema=ProblemSchema)
     def post(self, entity: str, record_id: str) -> Any:
-        """Move the record to another stage; 422 lists every unmet requirement of the stage's gate."""
-        return json_response(_stages().move(entity, record_id, json_body()).to_json())
+        """Move the record to another stage; 422 lists every unmet requirement of the stage's gate; 202 when
+        the move waits for approval (`approval` in the body; the record stays in its stage until approved)."""
+        view = _stages().move(entity, record_id, json_body())
+        return json_response(view.to_json(), 202 if view.approval is not None else 200)
 
 
 @blp.route("/<entity>/<record_id>/stages")

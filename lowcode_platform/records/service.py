@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -112,6 +112,7 @@ class RecordView:
     data: dict[str, Any]
     masked: list[str]
     stalled: bool = False  # idle in its stage beyond the stage's rot days
+    approval: dict[str, Any] | None = None  # the request the change became, when it needs approval
 
     def to_json(self) -> dict[str, Any]:
         row = self.row
@@ -121,6 +122,8 @@ class RecordView:
             "created_by": row.created_by, "updated_by": row.updated_by, "config_version": row.config_version,
             "data": self.data, "masked": self.masked,
         }
+        if self.approval is not None:
+            shown["approval"] = self.approval
         if row.pipeline is not None:
             shown["pipeline"] = {
                 "key": row.pipeline, "stage": row.stage, "stage_entered_at": row.stage_entered_at,
@@ -254,9 +257,34 @@ class RecordService:
             raise RecordInvalidError("the record is invalid", unknown)
         if not sees_pii(self.actor, row.owner_id):
             patch = unmask_patch(entity, row.data, patch)
-        events = self.change(entity, row, patch, self.clock())
+        now = self.clock()
+        approval = self._approval_of_change(entity, row, patch, now)
+        if approval is not None:  # the change waits for its approvers; the record stays as it is
+            return replace(self._view(entity, row), approval=approval)
+        events = self.change(entity, row, patch, now)
         self.automations.run(events)
         return self._view(entity, row)  # the loaded row: automations' own writes updated it too
+
+    def _approval_of_change(self, entity: EntityDef, row: Record, patch: dict[str, Any],
+                            now: datetime) -> dict[str, Any] | None:
+        """Refuse a change of fields a pending approval locks; start the approval a change of named fields
+        needs (the change checked first, then kept in the request); None when the change may go ahead."""
+        if not self.config.approvals.of(entity.key):
+            return None
+        from lowcode_platform.records.approvals import ApprovalService  # approvals apply changes: a cycle at import
+
+        after = {k: v for k, v in {**row.data, **patch}.items() if v is not None and k in entity.fields}
+        changed = frozenset(diff(dict(row.data), normalized(entity, after)))
+        approvals = ApprovalService(self)
+        approvals.refuse_locked(entity.key, row.id, changed)
+        flows = self.config.approvals.on_fields(entity.key, changed)
+        flow = approvals.flow_for(flows, entity.key, after, row, now) if flows else None
+        if flow is None:
+            return None
+        rules = self.config.rules.of(entity.key)
+        self._checked(entity, {k: v for k, v in after.items() if k not in rules.computed_keys}, system_values(row),
+                      now, {}, dict(row.data))
+        return approvals.shown(approvals.start(flow, row, {"kind": "fields", "patch": patch}, now))
 
     def insert(self, entity: EntityDef, body: dict[str, Any], owner_id: str | None, now: datetime,
                depth: int = 0, pipeline: str | None = None) -> tuple[StoredRecord, list[Event]]:

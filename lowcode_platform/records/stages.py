@@ -9,6 +9,7 @@ audited. A move writes the stage columns, a stage history row and an audit row, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -106,16 +107,35 @@ class StageService:
 
     def _move(self, entity: EntityDef, permission: Any, record_id: str, move: Move, data: dict[str, Any],
               override_reason: str | None) -> RecordView:
+        from lowcode_platform.records.approvals import ApprovalService  # approvals finish moves: a cycle at import
+
         row = self.records.load(entity, permission, record_id)
         self.records.refuse_if_converted(entity, row)
-        events = self.apply(entity, row, move, data, override_reason, self.records.clock())
+        now = self.records.clock()
+        pipeline, data = self.check(entity, row, move, data, now)
+        flows = [] if move.override else self.config.approvals.on_stage(entity.key, move.to)
+        if flows:  # a move that needs approval waits for it; the record stays where it is
+            approvals = ApprovalService(self.records)
+            flow = approvals.flow_for(flows, entity.key, {**row.data, **data}, row, now)
+            if flow is not None:
+                instance = approvals.start(flow, row, {"kind": "stage", "to": move.to, "data": data,
+                                                       "reason": move.reason, "comment": move.comment}, now)
+                return replace(self.records.view(entity, row), approval=approvals.shown(instance))
+        events = self._write(entity, row, pipeline, move, data, override_reason, now)
         self.records.automations.run(events)
         return self.records.view(entity, row)
 
     def apply(self, entity: EntityDef, row: Record, move: Move, data: dict[str, Any], override_reason: str | None,
-              now: datetime, depth: int = 0) -> list[Event]:
+              now: datetime, depth: int = 0, mover: str | None = None) -> list[Event]:
         """Check and write a move of a loaded record (no permission check: callers decide; no commit);
-        the events it causes. Automations' `move_stage` comes through here too, gates and all."""
+        the events it causes. Automations' `move_stage` and approved requests come through here, gates and
+        all; an approved move is the `mover`'s, who asked for it."""
+        pipeline, data = self.check(entity, row, move, data, now)
+        return self._write(entity, row, pipeline, move, data, override_reason, now, depth, mover)
+
+    def check(self, entity: EntityDef, row: Record, move: Move, data: dict[str, Any],
+              now: datetime) -> tuple[Pipeline, dict[str, Any]]:
+        """The record's pipeline and the data the move may fill, or 422 with every unmet requirement."""
         pipeline = self.config.pipelines.get(row.pipeline)
         if pipeline is None:
             raise RecordInvalidError("the record has no pipeline", [detail("", "no_pipeline", entity=entity.key)])
@@ -132,6 +152,11 @@ class StageService:
             errors = self._requirements(entity, pipeline, row, move, data, now)
         if errors:
             raise RecordInvalidError(f"the record may not enter stage {move.to!r}", errors)
+        return pipeline, data
+
+    def _write(self, entity: EntityDef, row: Record, pipeline: Pipeline, move: Move, data: dict[str, Any],
+               override_reason: str | None, now: datetime, depth: int = 0, mover: str | None = None) -> list[Event]:
+        mover = mover or self.actor.user_id
         events: list[Event] = []
         if data:
             try:
@@ -141,14 +166,14 @@ class StageService:
         before, since = row.stage, row.stage_entered_at
         target = pipeline.stage(move.to)
         self.records.write(
-            row, stage=move.to, stage_entered_at=now, updated_at=now, updated_by=self.actor.user_id,
+            row, stage=move.to, stage_entered_at=now, updated_at=now, updated_by=mover,
             probability=target.probability if target else Decimal(0),
             forecast_category=forecast_category(pipeline, move.to),
             won_at=_won_at(pipeline, row, move.to, now), lost_at=now if move.to == LOST else None,
         )
         if move.to in pipeline.won and before not in pipeline.won:
             self._stamp_deal(entity, row, now)
-        record_stage_change(self.session, row, before, move.to, now, self.actor.user_id, since=since,
+        record_stage_change(self.session, row, before, move.to, now, mover, since=since,
                             reason=move.reason, comment=move.comment, override=move.override,
                             override_reason=override_reason)
         changes: dict[str, Any] = {"stage": [before, move.to]}

@@ -216,6 +216,55 @@ class PoolCursor(TenantScoped, Base):
     __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),)
 
 
+class ApprovalInstance(TenantScoped, Base):
+    """One request for approval: the flow, the record, what takes effect on approval, where it stands."""
+
+    __tablename__ = "approval_instances"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    flow: Mapped[str] = mapped_column(KEY)
+    entity: Mapped[str] = mapped_column(KEY)
+    record_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected | recalled
+    step: Mapped[int]  # the index of the current step in the flow
+    request: Mapped[dict[str, Any]]  # {"kind": stage | fields | manual | conversion, ...what takes effect}
+    submitter_id: Mapped[str | None] = mapped_column(ID)
+    pending_key: Mapped[str | None] = mapped_column(String(100))  # record:flow while pending: one at a time
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    version: Mapped[int]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),
+        UniqueConstraint("tenant_id", "pending_key"),
+        Index("ix_approval_instances_record", "tenant_id", "record_id", "created_at"),
+    )
+
+
+class ApprovalTask(TenantScoped, Base):
+    """One approver's part in one step of a request."""
+
+    __tablename__ = "approval_tasks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ID)
+    step: Mapped[int]
+    approver_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))  # open | approved | rejected | delegated | closed | expired
+    delegated_from: Mapped[str | None] = mapped_column(ID)
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "instance_id"], ["approval_instances.tenant_id", "approval_instances.id"]),
+        Index("ix_approval_tasks_inbox", "tenant_id", "approver_id", "status"),
+        Index("ix_approval_tasks_instance", "tenant_id", "instance_id", "step"),
+        Index("ix_approval_tasks_due", "tenant_id", "status", "due_at"),
+    )
+
+
 class RecordUniqueValue(TenantScoped, Base):
     """One claimed value of a `unique` field; the primary key makes two claims of it impossible."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, redirect, url_for
 
-from lowcode_platform.web import convert, pools  # noqa: F401  (their pages join the blueprint)
+from lowcode_platform.web import approvals, convert, pools  # noqa: F401  (their pages join the blueprint)
 from lowcode_platform.web.views import bp
 
 

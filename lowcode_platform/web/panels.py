@@ -1,10 +1,11 @@
-"""Panels of a record's edit page that other features add: pools (release, pool history)."""
+"""Panels of a record's edit page that other features add: pools (release, pool history), approvals."""
 
 from __future__ import annotations
 
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from lowcode_platform.records.approvals import ApprovalService
 from lowcode_platform.records.pools import PoolService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.schema import EntityDef
@@ -41,3 +42,16 @@ def _shown_event(who: WebCaller, event: dict[str, Any], locale: str) -> dict[str
         reason = text("recycle_rule", locale, number=reason.removeprefix("rule_"))
     at = event["at"].astimezone(ZoneInfo(who.config.timezone)).strftime("%Y-%m-%d %H:%M")
     return {**event, "reason_text": reason or "", "at_local": at}
+
+
+def approval_panel(who: WebCaller, records: RecordService, entity: EntityDef, record_id: str | None,
+                   locale: str) -> list[dict[str, Any]]:
+    """The record's approval requests, newest first (at most five), with who decided what."""
+    if record_id is None or not who.config.approvals.of(entity.key):
+        return []
+    shown = []
+    for item in ApprovalService(records).of_record(entity.key, record_id)[:5]:
+        flow = who.config.approvals.get(item["flow"])
+        shown.append({**item, "flow_label": flow.label.get(locale) if flow else item["flow"],
+                      "mine": item["submitter_id"] == who.actor.user_id})
+    return shown

@@ -42,7 +42,7 @@ from lowcode_platform.web.context import (
 )
 from lowcode_platform.web.display import list_columns, show_value
 from lowcode_platform.web.formdata import changed_values, input_name, input_values, posted_values, read_form
-from lowcode_platform.web.panels import pool_panel
+from lowcode_platform.web.panels import approval_panel, pool_panel
 from lowcode_platform.web.texts import text
 
 bp = Blueprint("web", __name__, url_prefix="/web", template_folder="templates", static_folder="static")
@@ -227,6 +227,7 @@ def _render_form(who: WebCaller, forms: FormService, entity: EntityDef, purpose:
         stage=_stage_panel(who, forms.records, entity, record_id, stage_errors or [], locale),
         **_conversion_panel(who, forms.records, entity, record_id, states),
         pool=pool_panel(who, forms.records, entity, record_id, pool_errors or [], locale),
+        approvals=approval_panel(who, forms.records, entity, record_id, locale),
     ), status
 
 

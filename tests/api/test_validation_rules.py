@@ -17,6 +17,7 @@ from lowcode_platform.api import records as records_api
 from lowcode_platform.api.context import caller
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.schema import load_config
+from tests.approvals.support import approve_through
 from tests.configs import crm, label
 
 TEMPLATE = load_config(Path(__file__).resolve().parents[2] / "tenant_configs" / "b2b_solution_sales").document
@@ -300,10 +301,14 @@ def test_template_discount_rule_on_update(sales):
     assert response.status_code == 422
     assert [(p, c) for p, c, _ in errors(response)] == [("/discount_reason", "rule_failed")]
     response = sales.call("PATCH", path, "rep1", json={"version": 1, "discount_percent": 25, "discount_reason": "why"})
-    assert response.status_code == 200, response.get_json()
+    assert response.status_code == 202, response.get_json()  # a valid change, waiting for the discount approval
+    request = approve_through(sales, response.get_json()["approval"]["id"], ("boss", "admin"))
+    assert request["status"] == "approved"
     response = sales.call("PATCH", path, "rep1", json={"version": 2, "discount_reason": None})
     assert response.status_code == 422
     assert [(p, c) for p, c, _ in errors(response)] == [("/discount_reason", "rule_failed")]
     response = sales.call("PATCH", path, "rep1", json={"version": 2, "discount_reason": None, "discount_percent": 20})
-    assert response.status_code == 200, response.get_json()
+    assert response.status_code == 202, response.get_json()
+    approve_through(sales, response.get_json()["approval"]["id"], ("boss", "admin"))
+    response = sales.call("GET", path, "rep1")
     assert "discount_reason" not in response.get_json()["data"]
