@@ -67,11 +67,13 @@ def left_recently(session: Session, tenant_id: str, record_id: str, user_id: str
 
 
 def pool_event(session: Session, row: Any, pool: str, kind: str, from_owner: str | None, to_owner: str | None,
-               actor_id: str | None, now: datetime, reason: str | None = None, comment: str | None = None) -> None:
-    """One movement of a record into, out of or within a pool."""
+               actor_id: str | None, now: datetime, reason: str | None = None, comment: str | None = None,
+               cleared: dict[str, Any] | None = None) -> None:
+    """One movement of a record into, out of or within a pool (`cleared`: the values `on_return` removed)."""
     session.execute(insert(PoolEvent).values(
         tenant_id=row.tenant_id, id=new_id(), pool=pool, entity=row.entity, record_id=row.id, kind=kind,
-        from_owner=from_owner, to_owner=to_owner, reason=reason, comment=comment, actor_id=actor_id, at=now))
+        from_owner=from_owner, to_owner=to_owner, reason=reason, comment=comment, cleared=cleared,
+        actor_id=actor_id, at=now))
 
 
 def record_pool_event(session: Session, config: TenantConfig, row: Record, pool_key: str | None, kind: str,

@@ -18,18 +18,33 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, literal, not_, null, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.pools.definition import Pool
 from lowcode_platform.rules.sql import to_sql
 from lowcode_platform.storage.ids import new_id
-from lowcode_platform.storage.json_fields import json_without
+from lowcode_platform.storage.json_fields import json_values, json_without
 from lowcode_platform.storage.tables import OutboxMessage, PoolEvent, Record, Tenant
+from lowcode_platform.storage.types import JSONDocument
 
 EVENT_COLUMNS = ["tenant_id", "id", "pool", "entity", "record_id", "kind", "from_owner", "to_owner", "reason",
-                 "actor_id", "at"]
+                 "cleared", "actor_id", "at"]
 
 
 def _holds(expression: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -77,29 +92,38 @@ def _notify(session: Session, tenant_id: str, owners: list[Any], kind: str, pool
 
 
 def _move(session: Session, pool: Pool, tenant_id: str, selected: ColumnElement[bool], values: dict[str, Any],
-          kind: str, reason: ColumnElement[str] | None, actor_id: str | None, now: datetime) -> int:
-    """Apply `values` to the selected records and write a pool event for each; how many moved."""
+          kind: str, reason: ColumnElement[str] | None, actor_id: str | None, now: datetime,
+          cleared: tuple[str, ...] = ()) -> int:
+    """Apply `values` to the selected records and write a pool event for each (with the rule that held and
+    the values of the `cleared` fields, both as they were before); how many moved."""
     batch = new_id()[:13] + kind[0]  # the ids of this batch's events: `batch`, then the record's id
     connection = session.connection()  # Core statements: each is exactly the SQL written here
-    owner = Record.previous_owner_id if "owner_id" in values else Record.owner_id  # as it was before
+    before = [Record.id, Record.owner_id.label("owner"), (reason if reason is not None else null()).label("reason"),
+              (json_values(cleared) if cleared else cast(null(), JSONDocument)).label("cleared")]
 
     def event(source: Any) -> list[Any]:
         return [literal(tenant_id), literal(batch) + source.id, literal(pool.key), literal(pool.entity), source.id,
-                literal(kind), source.owner, null(), source.reason if reason is not None else null(),
-                literal(actor_id), literal(now, Record.created_at.type)]
+                literal(kind), source.owner, null(), source.reason, source.cleared, literal(actor_id),
+                literal(now, Record.created_at.type)]
 
     if session.get_bind().dialect.name == "postgresql":
-        # one statement: the rows are updated (each locked as it is), their events written from what the
-        # update returns, and the count per former owner read from it
-        moved = (update(Record).where(selected).values(**values)
-                 .returning(Record.id, owner.label("owner"), *([reason.label("reason")] if reason is not None else []))
-                 .cte("moved"))
+        # one statement: the rows are updated (each locked, and checked again, as it is), their events written
+        # from what the update returns, and the count per former owner read from it. What the event tells of
+        # the record as it was (the rule that held, the values cleared) comes from a read of the same rows.
+        if isinstance(reason, BindParameter) and not cleared:
+            moved = (update(Record).where(selected).values(**values)
+                     .returning(Record.id, Record.previous_owner_id.label("owner") if "owner_id" in values
+                                else Record.owner_id.label("owner"), reason.label("reason"),
+                                cast(null(), JSONDocument).label("cleared")).cte("moved"))
+        else:
+            old = select(*before).where(selected).subquery("old")
+            moved = (update(Record).where(Record.tenant_id == tenant_id, Record.id == old.c.id, selected)
+                     .values(**values).returning(Record.id, old.c.owner, old.c.reason, old.c.cleared).cte("moved"))
         events = insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event(moved.c))).cte("events")
         owners = list(connection.execute(select(moved.c.owner, func.count()).add_cte(events)
                                          .group_by(moved.c.owner)).all())
     else:  # SQLite runs one write transaction at a time: these statements see the same rows
-        old = select(Record.id, Record.owner_id.label("owner"),
-                     *([reason.label("reason")] if reason is not None else [])).where(selected).subquery()
+        old = select(*before).where(selected).subquery()
         connection.execute(insert(PoolEvent).from_select(EVENT_COLUMNS, select(*event(old.c))))
         connection.execute(update(Record).where(selected).values(**values))
         end = batch[:-1] + chr(ord(batch[-1]) + 1)  # the batch's ids, as a range of the primary key
@@ -120,7 +144,7 @@ def sweep_pool(session: Session, pool: Pool, tenant_id: str, now: datetime, acto
     if pool.clear_on_return:
         values["data"] = json_without(pool.clear_on_return)
     recycled = _move(session, pool, tenant_id, due(pool, tenant_id, now), values, "recycle", _reason(pool, now),
-                     actor_id, now)
+                     actor_id, now, pool.clear_on_return)
     warned = 0
     if pool.recycle.warn_days:
         soon = and_(due(pool, tenant_id, now + timedelta(days=pool.recycle.warn_days)),

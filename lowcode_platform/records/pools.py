@@ -137,9 +137,12 @@ class PoolService:
             PoolEvent.tenant_id == self.actor.tenant_id, PoolEvent.record_id == record_id)
             .order_by(PoolEvent.at, PoolEvent.id))
         names = dict(self.session.execute(select(User.id, User.name).where(User.tenant_id == self.actor.tenant_id)).all())
+        admin = self.actor.role.admin  # the values `on_return` cleared may be personal: only tenant admins see them
         return [{"pool": e.pool, "kind": e.kind, "from_owner": e.from_owner, "from_owner_name": names.get(e.from_owner),
                  "to_owner": e.to_owner, "to_owner_name": names.get(e.to_owner), "reason": e.reason,
-                 "comment": e.comment, "actor_id": e.actor_id, "at": e.at} for e in events]
+                 "comment": e.comment, "actor_id": e.actor_id, "at": e.at,
+                 "cleared_fields": sorted(e.cleared or {}), "cleared": (e.cleared or None) if admin else None}
+                for e in events]
 
     # -- movements -----------------------------------------------------------------------------
 
@@ -283,12 +286,13 @@ class PoolService:
                    reason: str | None, comment: str | None) -> None:
         """The record goes back to the pool without an owner; the pool's `on_return` fields are cleared."""
         before = row.owner_id
-        cleared = {k: None for k in pool.clear_on_return if row.data.get(k) is not None}
+        cleared = {k: row.data[k] for k in pool.clear_on_return if row.data.get(k) is not None}
         if cleared:
-            self.records.automations.run(self.records.change(entity, row, cleared, now))
+            self.records.automations.run(self.records.change(entity, row, dict.fromkeys(cleared), now))
         self.records.write(row, owner_id=None, pool=pool.key, previous_owner_id=before, updated_at=now,
                            updated_by=self.actor.user_id)
-        self._event(pool, row, kind, before, None, now, reason, comment)
+        pool_event(self.session, row, pool.key, kind, before, None, self.actor.user_id, now, reason, comment,
+                   cleared or None)
         self.records.audit(row, kind, {"owner_id": [before, None], "pool": [None, pool.key]}, now)
         self.records.automations.run([Event("record.updated", pool.entity, row.id, frozenset({"owner", "pool"}), 0)])
 

@@ -377,7 +377,7 @@ class RecordService:
             self.session.execute(
                 update(Record)
                 .where(Record.tenant_id == self.actor.tenant_id, Record.id == record_id)
-                .values(last_activity_at=now)
+                .values(last_activity_at=now, pool_warned_at=None)  # worked again: warn again before recycling
                 .execution_options(synchronize_session=False)
             )
             extend_protection(self.session, self.config, self.actor.tenant_id, target.key, record_id)

@@ -111,3 +111,30 @@ def _compile_without_pg(element: json_without, compiler: Any, **kw: Any) -> str:
 @compiles(json_without)
 def _compile_without_sqlite(element: json_without, compiler: Any, **kw: Any) -> str:
     return "json_remove(records.data, " + ", ".join(f"'$.{k}'" for k in element.keys) + ")"
+
+
+class json_values(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
+    """`{key: records.data -> key, ...}`: some top-level fields of a record as one JSON object (absent keys as
+    null)."""
+
+    inherit_cache = True
+    _traverse_internals: list[Any] = []
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        if not keys or not all(KEY.match(k) for k in keys):
+            raise ValueError(f"bad field keys: {keys!r}")
+        self.keys = keys
+        self.type = JSON().with_variant(JSONB(), "postgresql")
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
+        return (json_values, self.keys)
+
+
+@compiles(json_values, "postgresql")
+def _compile_values_pg(element: json_values, compiler: Any, **kw: Any) -> str:
+    return "jsonb_build_object(" + ", ".join(f"'{k}', records.data -> '{k}'" for k in element.keys) + ")"
+
+
+@compiles(json_values)
+def _compile_values_sqlite(element: json_values, compiler: Any, **kw: Any) -> str:
+    return "json_object(" + ", ".join(f"'{k}', records.data -> '$.{k}'" for k in element.keys) + ")"

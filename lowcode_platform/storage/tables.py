@@ -194,6 +194,7 @@ class PoolEvent(TenantScoped, Base):
     to_owner: Mapped[str | None] = mapped_column(ID)
     reason: Mapped[str | None] = mapped_column(String(200))
     comment: Mapped[str | None] = mapped_column(String(2000))
+    cleared: Mapped[dict[str, Any] | None]  # the values `on_return` removed, as they were
     actor_id: Mapped[str | None] = mapped_column(ID)
     at: Mapped[datetime]
 

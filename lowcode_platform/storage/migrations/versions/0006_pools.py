@@ -6,6 +6,9 @@ Revises: 0005
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = '0006'
 down_revision = '0005'
@@ -34,6 +37,7 @@ def upgrade() -> None:
     sa.Column('to_owner', sa.String(length=26), nullable=True),
     sa.Column('reason', sa.String(length=200), nullable=True),
     sa.Column('comment', sa.String(length=2000), nullable=True),
+    sa.Column('cleared', JSON_DOCUMENT, nullable=True),
     sa.Column('actor_id', sa.String(length=26), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id', 'record_id'], ['records.tenant_id', 'records.id'],
