@@ -184,6 +184,7 @@ CATALOG: Mapping[str, Mapping[str, str]] = {
     "approval_locked": {"en": "cannot change while an approval ({flow}) is pending",
                         "zh": "审批（{flow}）进行中，不能修改"},
     "approval_decided": {"en": "the request is {status} already", "zh": "该审批已{status}"},
+    "submitter_inactive": {"en": "the user who asked for this can no longer act", "zh": "申请人已无法执行此操作"},
     "approval_not_needed": {"en": "this record does not need this approval", "zh": "该记录不需要此审批"},
     "no_approvers": {"en": "nobody can approve step {step!r}", "zh": "步骤 {step!r} 没有可用的审批人"},
     "task_decided": {"en": "this task was decided already (the request is {status})",

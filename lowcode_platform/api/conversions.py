@@ -32,12 +32,14 @@ class Conversion(MethodView):
 
     @blp.doc(requestBody=OBJECT_BODY)
     @blp.response(201)
+    @blp.alt_response(202, description="The conversion waits for approval: see `approval`")
     @blp.alt_response(409, schema=ProblemSchema)
     @blp.alt_response(422, schema=ProblemSchema)
     def post(self, key: str, record_id: str) -> Any:
         """Convert: `{"targets": {name: {field: value, ..., "link": match id} | null}}` (null skips an
         optional target); all targets or none are written."""
-        return json_response(_conversions().convert(key, record_id, json_body()), 201)
+        result = _conversions().convert(key, record_id, json_body())
+        return json_response(result, 202 if "approval" in result else 201)
 
 
 lineage_blp = Blueprint("lineage", __name__, url_prefix="/api/v1/records",

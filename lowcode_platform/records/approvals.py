@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from lowcode_platform.accounts.actor import Actor
 from lowcode_platform.approvals.definition import Flow, Step
 from lowcode_platform.errors import (
     ConflictError,
@@ -299,6 +300,20 @@ class ApprovalService:
             self.records.automations.run(events)
         elif request["kind"] == "fields":
             self.records.automations.run(self.records.change(entity, row, dict(request["patch"]), now))
+        elif request["kind"] == "conversion":  # made as the submitter: they own what it creates
+            from lowcode_platform.records.conversions import ConversionService
+
+            submitter = self._actor(instance.submitter_id)
+            records = RecordService(self.session, self.config, submitter, clock=self.records.clock)
+            ConversionService(records).run_approved(request["conversion"], row.id, dict(request.get("targets") or {}))
+
+    def _actor(self, user_id: str | None) -> Actor:
+        """The user who submitted a request, as an actor (their role in the tenant's config)."""
+        user = self.session.scalar(select(User).where(User.tenant_id == self.actor.tenant_id, User.id == user_id))
+        role = self.config.roles.get(user.role) if user is not None else None
+        if user is None or role is None or not user.active:
+            raise ConflictError("the submitter can no longer act", [detail("", "submitter_inactive")])
+        return Actor(user.tenant_id, user.id, user.name, role, user.team_id)
 
     # -- reads ---------------------------------------------------------------------------------
 

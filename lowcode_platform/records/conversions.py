@@ -167,7 +167,37 @@ class ConversionService:
         overrides = body.get("targets", {})
         if not isinstance(overrides, dict):
             raise RecordInvalidError("targets must be an object", [detail("/targets", "type", expected="an object")])
-        return self.records.transaction(lambda: self._convert(conversion, source, lead_id, overrides))
+        return self.records.transaction(lambda: self._convert_or_request(conversion, source, lead_id, overrides))
+
+    def _convert_or_request(self, conversion: Conversion, source: EntityDef, lead_id: str,
+                            overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Convert, or, when an approval flow is triggered by this conversion, check the conversion (run and
+        rolled back) and make the request instead: it converts when approved."""
+        flows = [f for f in self.config.approvals.of(source.key) if f.trigger.conversion == conversion.key]
+        if not flows:
+            return self._convert(conversion, source, lead_id, overrides)
+        from lowcode_platform.records.approvals import ApprovalService  # approvals convert: a cycle at import
+
+        approvals = ApprovalService(self.records)
+        lead = self._lead(source, lead_id, "update")
+        now = self.records.clock()
+        flow = approvals.flow_for(flows, source.key, lead.data, lead, now)
+        if flow is None:
+            return self._convert(conversion, source, lead_id, overrides)
+        trial = self.session.begin_nested()  # everything the conversion would check, then nothing of it kept
+        try:
+            self._convert(conversion, source, lead_id, overrides)
+        finally:
+            trial.rollback()
+        self.session.expire_all()
+        instance = approvals.start(flow, self._lead(source, lead_id, "update"),
+                                   {"kind": "conversion", "conversion": conversion.key, "targets": dict(overrides)}, now)
+        return {"conversion": conversion.key, "lead_id": lead_id, "approval": approvals.shown(instance)}
+
+    def run_approved(self, key: str, lead_id: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The conversion an approved request asked for (in the deciding transaction)."""
+        conversion, source = self._conversion(key)
+        return self._convert(conversion, source, lead_id, overrides)
 
     def _convert(self, conversion: Conversion, source: EntityDef, lead_id: str,
                  overrides: Mapping[str, Any]) -> dict[str, Any]:
