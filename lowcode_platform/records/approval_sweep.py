@@ -53,22 +53,32 @@ def _time_out(approvals: ApprovalService, task_id: str, instance_id: str, now: d
         return None
     step = flow.steps[task.step]
     if step.on_timeout == "escalate":
-        manager = session.scalar(select(User.manager_id).where(User.tenant_id == task.tenant_id,
-                                                               User.id == task.approver_id))
-        to = session.scalar(select(User.id).where(User.tenant_id == task.tenant_id, User.id == manager,
-                                                  User.active.is_(True))) if manager else None
-        if to is None:
-            admins = [key for key, role in approvals.config.roles.items() if role.admin]
-            to = session.scalar(select(User.id).where(User.tenant_id == task.tenant_id, User.active.is_(True),
-                                                      User.role.in_(admins)).order_by(User.id).limit(1))
+        to = _escalation(approvals, task.approver_id, instance.submitter_id)
         task.status, task.decided_at, task.comment = "expired", now, "timed out"
         if to is not None:
             session.execute(insert(ApprovalTask), [{
                 "tenant_id": task.tenant_id, "id": new_id(), "instance_id": instance.id, "step": task.step,
-                "approver_id": to, "status": OPEN, "delegated_from": task.approver_id, "comment": None,
+                "round": task.round, "approver_id": to, "status": OPEN, "delegated_from": task.approver_id,
+                "comment": None,
                 "created_at": now, "due_at": now + timedelta(hours=step.timeout_hours or 24), "decided_at": None}])
             approvals.notify([to], "approval.escalated", instance, flow, now)
         return "escalated"
     decision = "approved" if step.on_timeout == "approve" else "rejected"
     approvals.record_decision(task, instance, flow, decision, "timed out", None, now)
     return decision
+
+
+def _escalation(approvals: ApprovalService, approver: str, submitter: str | None) -> str | None:
+    """Who gets an overdue task: the approver's manager (the next one up when that is the submitter, who may
+    not decide their own request), else the first tenant admin who did not submit it."""
+    session, tenant = approvals.session, approvals.actor.tenant_id
+    user: str | None = approver
+    for _ in range(10):  # a manager chain is short; this bounds a cycle in bad data
+        user = session.scalar(select(User.manager_id).where(User.tenant_id == tenant, User.id == user))
+        if user is None:
+            break
+        active = session.scalar(select(User.id).where(User.tenant_id == tenant, User.id == user,
+                                                      User.active.is_(True)))
+        if active is not None and active != submitter:
+            return active
+    return next((admin for admin in approvals.admins() if admin != submitter), None)

@@ -20,6 +20,7 @@ from lowcode_platform.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    PlatformError,
     RecordInvalidError,
     detail,
 )
@@ -68,6 +69,8 @@ class ApprovalService:
     def start(self, flow: Flow, row: Record, request: dict[str, Any], now: datetime) -> ApprovalInstance:
         """A new request of `flow` on the record, its first step's tasks made (or approved at once when no
         step applies). 409 when the record has one of this flow pending already."""
+        self.session.execute(select(Record.id).where(Record.tenant_id == row.tenant_id, Record.id == row.id)
+                             .with_for_update())  # requests on one record are made one at a time
         if self.session.scalar(select(ApprovalInstance.id).where(
                 ApprovalInstance.tenant_id == row.tenant_id,
                 ApprovalInstance.pending_key == f"{row.id}:{flow.key}")) is not None:
@@ -75,7 +78,7 @@ class ApprovalService:
                 detail("", "approval_pending", flow=flow.key)])
         instance = ApprovalInstance(
             tenant_id=row.tenant_id, id=new_id(), flow=flow.key, entity=flow.entity, record_id=row.id,
-            status="pending", step=0, request=request, submitter_id=self.actor.user_id,
+            status="pending", step=0, round=0, request=request, submitter_id=self.actor.user_id,
             pending_key=f"{row.id}:{flow.key}", created_at=now, decided_at=None, version=1)
         self.session.add(instance)
         self.session.flush()
@@ -108,7 +111,7 @@ class ApprovalService:
     def _advance(self, instance: ApprovalInstance, flow: Flow, row: Record, start: int, now: datetime) -> None:
         """Open the first step from `start` whose `when` holds; approve the request when none is left."""
         entity = self.config.entities[flow.entity]
-        facts = self.records.facts(entity, row.data, system_values(row))
+        facts = self.records.facts(entity, requested_data(instance.request, row.data), system_values(row))
         for index in range(start, len(flow.steps)):
             step = flow.steps[index]
             if step.when is not None and not step.when(facts, now):
@@ -116,14 +119,15 @@ class ApprovalService:
             approvers = self._approvers(step, row, instance.submitter_id)
             if not approvers:
                 raise ConflictError("nobody can approve this step", [detail("", "no_approvers", step=step.key)])
-            instance.step = index
+            instance.step, instance.round = index, instance.round + 1
             due = now + timedelta(hours=step.timeout_hours) if step.timeout_hours else None
             self.session.execute(insert(ApprovalTask), [
                 {"tenant_id": instance.tenant_id, "id": new_id(), "instance_id": instance.id, "step": index,
-                 "approver_id": user, "status": OPEN, "delegated_from": None, "comment": None,
-                 "created_at": now, "due_at": due, "decided_at": None} for user in approvers])
+                 "round": instance.round, "approver_id": user, "status": OPEN, "delegated_from": None,
+                 "comment": None, "created_at": now, "due_at": due, "decided_at": None} for user in approvers])
             self.notify(approvers, "approval.requested", instance, flow, now)
             return
+        instance.step = len(flow.steps)  # no step (left) applies
         self._finish(instance, flow, row, "approved", now)
 
     def _approvers(self, step: Step, row: Record, submitter: str | None) -> list[str]:
@@ -150,12 +154,17 @@ class ApprovalService:
             if approvers.field is not None and isinstance(row.data.get(approvers.field), str):
                 found += self.session.scalars(select(User.id).where(
                     User.tenant_id == tenant, User.id == row.data[approvers.field], User.active.is_(True)))
-        if not found:
-            admins = [key for key, role in self.config.roles.items() if role.admin]
-            found = list(self.session.scalars(select(User.id).where(User.tenant_id == tenant, User.active.is_(True),
-                                                                    User.role.in_(admins)).order_by(User.id)))
-        unique = list(dict.fromkeys(found))
-        return [u for u in unique if step.allow_self or u != submitter]
+        chosen = [u for u in dict.fromkeys(found) if step.allow_self or u != submitter]
+        if not chosen:  # the step names nobody (else than the submitter): the tenant admins decide
+            chosen = [u for u in self.admins() if u != submitter]
+        return chosen
+
+    def admins(self) -> list[str]:
+        """The tenant's active admins, in id order."""
+        roles = [key for key, role in self.config.roles.items() if role.admin]
+        return list(self.session.scalars(select(User.id).where(User.tenant_id == self.actor.tenant_id,
+                                                               User.active.is_(True), User.role.in_(roles))
+                                         .order_by(User.id)))
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -184,7 +193,7 @@ class ApprovalService:
                 results.append({"task": task_id, "status": 200,
                                 "approval": self.records.transaction(
                                     lambda t=task_id: self._decide(t, "approved", _comment(body, False), None))})
-            except (ConflictError, NotFoundError, PermissionDeniedError) as exc:
+            except PlatformError as exc:
                 results.append({"task": task_id, "status": exc.status,
                                 "errors": [{"code": e.code, "message": e.message} for e in exc.details]
                                 or [{"code": "error", "message": exc.message}]})
@@ -210,7 +219,8 @@ class ApprovalService:
             task.status, task.decided_at = "delegated", now
             self.session.execute(insert(ApprovalTask), [{
                 "tenant_id": task.tenant_id, "id": new_id(), "instance_id": instance.id, "step": task.step,
-                "approver_id": user, "status": OPEN, "delegated_from": task.approver_id, "comment": None,
+                "round": task.round, "approver_id": user, "status": OPEN, "delegated_from": task.approver_id,
+                "comment": None,
                 "created_at": now, "due_at": task.due_at, "decided_at": None}])
             self.notify([user], "approval.requested", instance, flow, now)
             return self.shown(instance)
@@ -253,9 +263,11 @@ class ApprovalService:
         task.status, task.comment, task.decided_at = decision, comment, now
         self.session.flush()
         row = self.records.load_any(self.config.entities[instance.entity], instance.record_id)
+        # the seats of this opening of the step: a delegated or escalated task's seat is its successor's
         tasks = list(self.session.scalars(select(ApprovalTask).where(
             ApprovalTask.tenant_id == instance.tenant_id, ApprovalTask.instance_id == instance.id,
-            ApprovalTask.step == task.step, ApprovalTask.status.in_((OPEN, "approved", "rejected", "expired")))))
+            ApprovalTask.step == task.step, ApprovalTask.round == task.round,
+            ApprovalTask.status.in_((OPEN, "approved", "rejected")))))
         approved = sum(1 for t in tasks if t.status == "approved")
         waiting = sum(1 for t in tasks if t.status == OPEN)
         needed = step.needed(len(tasks))
@@ -293,18 +305,17 @@ class ApprovalService:
 
         entity = self.config.entities[instance.entity]
         request = instance.request
+        # the change is the submitter's: their permissions check it, and it is theirs in the audit log
+        records = RecordService(self.session, self.config, self._actor(instance.submitter_id), clock=self.records.clock)
         if request["kind"] == "stage":
             move = Move(request["to"], request.get("reason"), request.get("comment"))
-            events = StageService(self.records).apply(entity, row, move, dict(request.get("data") or {}), None, now,
-                                                      mover=instance.submitter_id)
-            self.records.automations.run(events)
+            records.automations.run(StageService(records).apply(entity, row, move, dict(request.get("data") or {}),
+                                                                None, now))
         elif request["kind"] == "fields":
-            self.records.automations.run(self.records.change(entity, row, dict(request["patch"]), now))
-        elif request["kind"] == "conversion":  # made as the submitter: they own what it creates
+            records.automations.run(records.change(entity, row, dict(request["patch"]), now))
+        elif request["kind"] == "conversion":
             from lowcode_platform.records.conversions import ConversionService
 
-            submitter = self._actor(instance.submitter_id)
-            records = RecordService(self.session, self.config, submitter, clock=self.records.clock)
             ConversionService(records).run_approved(request["conversion"], row.id, dict(request.get("targets") or {}))
 
     def _actor(self, user_id: str | None) -> Actor:
@@ -314,6 +325,16 @@ class ApprovalService:
         if user is None or role is None or not user.active:
             raise ConflictError("the submitter can no longer act", [detail("", "submitter_inactive")])
         return Actor(user.tenant_id, user.id, user.name, role, user.team_id)
+
+    def cancel_for(self, row: Record, now: datetime) -> None:
+        """End the record's pending requests without effect (the record was deleted)."""
+        for instance in self.pending(row.entity, row.id):
+            flow = self.config.approvals.get(instance.flow)
+            instance.status, instance.pending_key, instance.decided_at = "cancelled", None, now
+            self._close_open(instance, instance.step, now)
+            if flow is not None:
+                self.notify([u for u in {instance.submitter_id} if u], "approval.cancelled", instance, flow, now)
+        self.session.flush()
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -417,6 +438,13 @@ class ApprovalService:
                 "recipients": {"users": sorted(set(users))}, "created_at": now, "sent_at": None,
                 "payload": {"event": event, "approval": instance.id, "flow": flow.key, "label": flow.label.to_json(),
                             "entity": instance.entity, "record_id": instance.record_id}}])
+
+
+def requested_data(request: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's data as the request would leave it (a field change's patch, a move's data laid over)."""
+    changes = request.get("patch") if request.get("kind") == "fields" else request.get("data")
+    merged = {**data, **(changes or {})}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def _comment(body: Mapping[str, Any], required: bool) -> str | None:

@@ -192,6 +192,10 @@ class ConversionService:
         self.session.expire_all()
         instance = approvals.start(flow, self._lead(source, lead_id, "update"),
                                    {"kind": "conversion", "conversion": conversion.key, "targets": dict(overrides)}, now)
+        if instance.status != "pending":  # no step applied: converted at once
+            return {"conversion": conversion.key, "lead_id": lead_id,
+                    "targets": {d["target"]: {"entity": d["entity"], "id": d["id"], "action": d["action"]}
+                                for d in self._existing(conversion, lead_id)}}
         return {"conversion": conversion.key, "lead_id": lead_id, "approval": approvals.shown(instance)}
 
     def run_approved(self, key: str, lead_id: str, overrides: Mapping[str, Any]) -> dict[str, Any]:

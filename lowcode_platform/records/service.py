@@ -284,7 +284,8 @@ class RecordService:
         rules = self.config.rules.of(entity.key)
         self._checked(entity, {k: v for k, v in after.items() if k not in rules.computed_keys}, system_values(row),
                       now, {}, dict(row.data))
-        return approvals.shown(approvals.start(flow, row, {"kind": "fields", "patch": patch}, now))
+        instance = approvals.start(flow, row, {"kind": "fields", "patch": patch}, now)
+        return approvals.shown(instance) if instance.status == "pending" else None
 
     def insert(self, entity: EntityDef, body: dict[str, Any], owner_id: str | None, now: datetime,
                depth: int = 0, pipeline: str | None = None) -> tuple[StoredRecord, list[Event]]:
@@ -402,6 +403,10 @@ class RecordService:
         self.session.execute(delete(RecordUniqueValue).where(
             RecordUniqueValue.tenant_id == row.tenant_id, RecordUniqueValue.record_id == row.id))
         self._audit(row, "delete", {}, now)
+        if self.config.approvals.of(entity.key):
+            from lowcode_platform.records.approvals import ApprovalService  # a cycle at import
+
+            ApprovalService(self).cancel_for(row, now)  # nothing is left to approve
         return self._view(entity, row)
 
     @_transaction

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from lowcode_platform.errors import (
+    ConflictError,
     ErrorDetail,
     PermissionDeniedError,
     RecordInvalidError,
@@ -38,6 +39,7 @@ from lowcode_platform.records.stage_history import (
 from lowcode_platform.records.views import sees_pii, visible_data
 from lowcode_platform.rules.sql import to_sql
 from lowcode_platform.schema import EntityDef
+from lowcode_platform.storage.audit import diff
 from lowcode_platform.storage.json_fields import json_field
 from lowcode_platform.storage.tables import Record, StageChange
 
@@ -113,25 +115,41 @@ class StageService:
         self.records.refuse_if_converted(entity, row)
         now = self.records.clock()
         pipeline, data = self.check(entity, row, move, data, now)
-        flows = [] if move.override else self.config.approvals.on_stage(entity.key, move.to)
-        if flows:  # a move that needs approval waits for it; the record stays where it is
+        if self.config.approvals.of(entity.key) and not move.override:
             approvals = ApprovalService(self.records)
-            flow = approvals.flow_for(flows, entity.key, {**row.data, **data}, row, now)
-            if flow is not None:
+            self._refuse_unapproved_data(approvals, entity, row, data, now)
+            flows = self.config.approvals.on_stage(entity.key, move.to)
+            flow = approvals.flow_for(flows, entity.key, {**row.data, **data}, row, now) if flows else None
+            if flow is not None:  # a move that needs approval waits for it; the record stays where it is
                 instance = approvals.start(flow, row, {"kind": "stage", "to": move.to, "data": data,
                                                        "reason": move.reason, "comment": move.comment}, now)
-                return replace(self.records.view(entity, row), approval=approvals.shown(instance))
+                if instance.status == "pending":
+                    return replace(self.records.view(entity, row), approval=approvals.shown(instance))
+                return self.records.view(entity, self.records.load_any(entity, row.id))  # no step applied
         events = self._write(entity, row, pipeline, move, data, override_reason, now)
         self.records.automations.run(events)
         return self.records.view(entity, row)
 
+    def _refuse_unapproved_data(self, approvals: Any, entity: EntityDef, row: Record, data: Mapping[str, Any],
+                                now: datetime) -> None:
+        """The data a move fills may change neither a field a pending approval locks nor one whose change
+        needs approval itself (409: change it on its own first)."""
+        after = {k: v for k, v in {**row.data, **data}.items() if v is not None and k in entity.fields}
+        changed = frozenset(diff(dict(row.data), normalized(entity, after)))
+        approvals.refuse_locked(entity.key, row.id, changed)
+        flows = self.config.approvals.on_fields(entity.key, changed)
+        if flows and approvals.flow_for(flows, entity.key, after, row, now) is not None:
+            field = sorted(changed & frozenset(f for flow in flows for f in flow.trigger.fields))[0]
+            raise ConflictError("this change needs approval: make it on its own first", [
+                detail(f"/data/{escape_pointer_token(field)}", "approval_required", field=field)])
+
     def apply(self, entity: EntityDef, row: Record, move: Move, data: dict[str, Any], override_reason: str | None,
-              now: datetime, depth: int = 0, mover: str | None = None) -> list[Event]:
+              now: datetime, depth: int = 0) -> list[Event]:
         """Check and write a move of a loaded record (no permission check: callers decide; no commit);
         the events it causes. Automations' `move_stage` and approved requests come through here, gates and
-        all; an approved move is the `mover`'s, who asked for it."""
+        all."""
         pipeline, data = self.check(entity, row, move, data, now)
-        return self._write(entity, row, pipeline, move, data, override_reason, now, depth, mover)
+        return self._write(entity, row, pipeline, move, data, override_reason, now, depth)
 
     def check(self, entity: EntityDef, row: Record, move: Move, data: dict[str, Any],
               now: datetime) -> tuple[Pipeline, dict[str, Any]]:
@@ -155,8 +173,7 @@ class StageService:
         return pipeline, data
 
     def _write(self, entity: EntityDef, row: Record, pipeline: Pipeline, move: Move, data: dict[str, Any],
-               override_reason: str | None, now: datetime, depth: int = 0, mover: str | None = None) -> list[Event]:
-        mover = mover or self.actor.user_id
+               override_reason: str | None, now: datetime, depth: int = 0) -> list[Event]:
         events: list[Event] = []
         if data:
             try:
@@ -166,14 +183,14 @@ class StageService:
         before, since = row.stage, row.stage_entered_at
         target = pipeline.stage(move.to)
         self.records.write(
-            row, stage=move.to, stage_entered_at=now, updated_at=now, updated_by=mover,
+            row, stage=move.to, stage_entered_at=now, updated_at=now, updated_by=self.actor.user_id,
             probability=target.probability if target else Decimal(0),
             forecast_category=forecast_category(pipeline, move.to),
             won_at=_won_at(pipeline, row, move.to, now), lost_at=now if move.to == LOST else None,
         )
         if move.to in pipeline.won and before not in pipeline.won:
             self._stamp_deal(entity, row, now)
-        record_stage_change(self.session, row, before, move.to, now, mover, since=since,
+        record_stage_change(self.session, row, before, move.to, now, self.actor.user_id, since=since,
                             reason=move.reason, comment=move.comment, override=move.override,
                             override_reason=override_reason)
         changes: dict[str, Any] = {"stage": [before, move.to]}

@@ -48,7 +48,8 @@ def mask_changes(entity: EntityDef, changes: Mapping[str, list[Any]], unmasked: 
     shown: dict[str, list[Any]] = {}
     for key, pair in changes.items():
         field = entity.fields.get(key)
-        if key in ("owner_id", "pool", "stage", "override", "probability", "forecast_category", "converted"):  # system
+        if key in ("owner_id", "pool", "stage", "override", "probability", "forecast_category", "converted",
+                   "approval"):  # system
             shown[key] = list(pair)
             continue
         if field is None:

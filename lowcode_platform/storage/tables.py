@@ -228,6 +228,7 @@ class ApprovalInstance(TenantScoped, Base):
     record_id: Mapped[str] = mapped_column(ID)
     status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected | recalled
     step: Mapped[int]  # the index of the current step in the flow
+    round: Mapped[int]  # how many times a step was opened: the current step's tasks carry this number
     request: Mapped[dict[str, Any]]  # {"kind": stage | fields | manual | conversion, ...what takes effect}
     submitter_id: Mapped[str | None] = mapped_column(ID)
     pending_key: Mapped[str | None] = mapped_column(String(100))  # record:flow while pending: one at a time
@@ -250,6 +251,7 @@ class ApprovalTask(TenantScoped, Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     instance_id: Mapped[str] = mapped_column(ID)
     step: Mapped[int]
+    round: Mapped[int]  # which opening of the step (a step sent back to opens again): only its tasks count
     approver_id: Mapped[str] = mapped_column(ID)
     status: Mapped[str] = mapped_column(String(16))  # open | approved | rejected | delegated | closed | expired
     delegated_from: Mapped[str | None] = mapped_column(ID)

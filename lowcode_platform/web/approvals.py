@@ -7,10 +7,12 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
-from lowcode_platform.errors import PlatformError
+from lowcode_platform.errors import NotFoundError, PlatformError
 from lowcode_platform.records.approvals import ApprovalService
 from lowcode_platform.records.service import RecordService
 from lowcode_platform.web.context import WebCaller, check_csrf, page_locale, web_caller
+from lowcode_platform.web.display import show_value
+from lowcode_platform.web.texts import text
 from lowcode_platform.web.views import bp, entities_of
 
 
@@ -29,15 +31,25 @@ def _inbox_page(errors: list[str], status: int = 200) -> Any:
         items.append({**item, "flow_label": flow.label.get(locale) if flow else item["flow"],
                       "entity_label": entity.label.get(locale),
                       "title": _title(approvals, entity.key, item["record_id"]),
-                      "steps": [(s.key, s.label.get(locale)) for s in (flow.steps if flow else ())],
+                      "steps": [(s.key, s.label.get(locale)) for s in (flow.steps if flow else ())
+                                ][: _index(flow, item["step"]) + 1],
                       "summary": _summary(who, item["request"], entity.key, locale)})
     return render_template("web/inbox.html", locale=locale, who=who, entities=entities_of(who), items=items,
                            errors=errors), status
 
 
+def _index(flow: Any, step: str) -> int:
+    """Where a step is in its flow: a request may be sent back to it or to an earlier one."""
+    return next((i for i, s in enumerate(flow.steps) if s.key == step), 0) if flow else 0
+
+
 def _title(approvals: ApprovalService, entity: str, record_id: str) -> str:
-    row = approvals.records.load_any(approvals.config.entities[entity], record_id)
-    title = row.data.get(approvals.config.entities[entity].title_field or "")
+    definition = approvals.config.entities[entity]
+    try:
+        view = approvals.records.view(definition, approvals.records.load_any(definition, record_id))
+    except NotFoundError:
+        return record_id
+    title = view.data.get(definition.title_field or "")  # masked as the approver sees it
     return record_id if title is None else str(title)
 
 
@@ -51,7 +63,11 @@ def _summary(who: WebCaller, request_: dict[str, Any], entity: str, locale: str)
         return str(request_["to"])
     if request_["kind"] == "fields":
         fields = who.config.entities[entity].fields
-        return ", ".join(f"{fields[k].label.get(locale) if k in fields else k}: {v}" for k, v in request_["patch"].items())
+        return ", ".join(f"{fields[k].label.get(locale)}: {show_value(fields[k], v, locale)}"
+                         for k, v in request_["patch"].items() if k in fields)
+    if request_["kind"] == "conversion":
+        conversion = who.config.conversions.get(request_["conversion"])
+        return conversion.label.get(locale) if conversion else str(request_["conversion"])
     return ""
 
 
@@ -78,7 +94,9 @@ def decide(task_id: str, decision: str) -> Any:
             return _inbox_page([], 404)
     except PlatformError as error:
         locale = page_locale()
-        return _inbox_page([e.message_in(locale) for e in error.details] or [error.message], error.status)
+        messages = [f"{text('comment', locale)}: {e.message_in(locale)}" if e.pointer == "/comment"
+                    else e.message_in(locale) for e in error.details]
+        return _inbox_page(messages or [error.message], error.status)
     return redirect(url_for("web.inbox_page"), 303)
 
 
