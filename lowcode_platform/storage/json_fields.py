@@ -87,8 +87,8 @@ def ensure_field_indexes(connection: Any, fields: list[tuple[str, str]]) -> None
         connection.execute(text(field_index_ddl(connection.dialect.name, key, kind)))
 
 
-class json_without(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
-    """`records.data` without the top-level `keys`: a set-based way to clear fields."""
+class _top_level_keys(ColumnElement[Any]):
+    """A JSON expression over some top-level keys of `records.data` (inlined: keys are `^[a-z][a-z0-9_]*$`)."""
 
     inherit_cache = True
     _traverse_internals: list[Any] = []
@@ -100,7 +100,13 @@ class json_without(ColumnElement[Any]):  # noqa: N801 - reads like a SQL functio
         self.type = JSON().with_variant(JSONB(), "postgresql")
 
     def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
-        return (json_without, self.keys)
+        return (type(self), self.keys)
+
+
+class json_without(_top_level_keys):  # noqa: N801 - reads like a SQL function
+    """`records.data` without the top-level `keys`: a set-based way to clear fields."""
+
+    inherit_cache = True
 
 
 @compiles(json_without, "postgresql")
@@ -113,21 +119,11 @@ def _compile_without_sqlite(element: json_without, compiler: Any, **kw: Any) -> 
     return "json_remove(records.data, " + ", ".join(f"'$.{k}'" for k in element.keys) + ")"
 
 
-class json_values(ColumnElement[Any]):  # noqa: N801 - reads like a SQL function
+class json_values(_top_level_keys):  # noqa: N801 - reads like a SQL function
     """`{key: records.data -> key, ...}`: some top-level fields of a record as one JSON object (absent keys as
     null)."""
 
     inherit_cache = True
-    _traverse_internals: list[Any] = []
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        if not keys or not all(KEY.match(k) for k in keys):
-            raise ValueError(f"bad field keys: {keys!r}")
-        self.keys = keys
-        self.type = JSON().with_variant(JSONB(), "postgresql")
-
-    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
-        return (json_values, self.keys)
 
 
 @compiles(json_values, "postgresql")
