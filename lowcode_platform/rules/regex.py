@@ -4,8 +4,9 @@ durable_rules escapes with `%` (a `\\` is a literal), treats `^` and `$` as lite
 the whole value. The subset: literal characters, `.`, `%d` (a digit), `%w` (an ASCII letter or digit),
 `%` before a metacharacter, classes such as `[a-z0-9_]`, groups with `|`, and `*`, `+`, `?`, `{n}`,
 `{n,}`, `{,m}`, `{n,m}` with counts up to 100. Outside it: negated classes (durable_rules answers them
-unreliably), other `%` classes (some crash it), and a repeated group that itself repeats, which can take
-exponential time to match. The translation uses syntax Python's `re` and PostgreSQL's regular
+unreliably), other `%` classes (some crash it), a repeated group that itself repeats, which can take
+exponential time to match, and a group offering an open-ended repetition as one of its alternatives
+(durable_rules fails to build `(.*|aa)ab`). The translation uses syntax Python's `re` and PostgreSQL's regular
 expressions read the same way, so a pattern means one thing in both.
 """
 
@@ -56,6 +57,7 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self.source = source
         self.i = 0
+        self.open_ended = 0  # open-ended repetitions read so far
 
     def fail(self, message: str) -> RegexError:
         return RegexError(f"{message} (at character {self.i + 1})")
@@ -73,14 +75,21 @@ class _Parser:
     def alternation(self, depth: int) -> tuple[str, bool]:
         """Branches separated by `|`; returns the translation and whether anything in it repeats."""
         branches: list[str] = []
-        repeats = False
+        repeats = open_ended = False
+        start = self.i
         while True:
+            before = self.open_ended
             text, branch_repeats = self.sequence(depth)
             if not text:
                 raise self.fail("an empty pattern or alternative")
             branches.append(text)
             repeats |= branch_repeats
+            open_ended |= self.open_ended > before
             if self.peek() != "|":
+                if open_ended and len(branches) > 1 and depth > 0:
+                    self.i = start
+                    raise self.fail("a group may not offer an open-ended repetition (*, +, {n,}) as one of its "
+                                    "alternatives: durable_rules fails to build some such patterns")
                 return "|".join(branches), repeats
             self.i += 1
 
@@ -93,6 +102,8 @@ class _Parser:
             atom, atom_repeats = self.atom(depth)
             quantifier = self.quantifier()
             shapes += _shape(atom, quantifier, atom_repeats)
+            if quantifier in ("*", "+") or quantifier.endswith(",}"):
+                self.open_ended += 1
             if quantifier:
                 if atom_repeats:
                     raise self.fail("a repeated group may not itself repeat")
