@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal_column, or_, select, update
 
 from lowcode_platform.errors import (
     ConflictError,
@@ -166,7 +166,8 @@ class PoolService:
         if pool.limits.claims_per_day is not None:
             day = now.astimezone(ZoneInfo(self.config.timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
             claimed = self.session.scalar(select(func.count()).select_from(PoolEvent).where(
-                PoolEvent.tenant_id == self.actor.tenant_id, PoolEvent.to_owner == user, PoolEvent.kind == "claim",
+                PoolEvent.tenant_id == self.actor.tenant_id, PoolEvent.to_owner == user,
+                PoolEvent.kind == literal_column("'claim'"),  # a constant, so the partial index applies
                 PoolEvent.pool == pool.key, PoolEvent.at >= day)) or 0
             if claimed >= pool.limits.claims_per_day:
                 raise ConflictError("you claimed as many records as a day allows",

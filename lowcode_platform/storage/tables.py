@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, Integer, MetaData, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, Integer, MetaData, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lowcode_platform.storage.types import JSONDocument, OrderedJSONDocument, UTCDateTime
@@ -201,7 +201,8 @@ class PoolEvent(TenantScoped, Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"]),
         Index("ix_pool_events_record", "tenant_id", "record_id", "at"),  # history, cooldowns
-        Index("ix_pool_events_claims", "tenant_id", "to_owner", "kind", "at"),  # claims per day
+        Index("ix_pool_events_claims", "tenant_id", "to_owner", "pool", "at",  # claims per day: only claims
+              postgresql_where=text("kind = 'claim'"), sqlite_where=text("kind = 'claim'")),
     )
 
 

@@ -45,7 +45,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_pool_events')),
     )
     op.create_index('ix_pool_events_record', 'pool_events', ['tenant_id', 'record_id', 'at'], unique=False)
-    op.create_index('ix_pool_events_claims', 'pool_events', ['tenant_id', 'to_owner', 'kind', 'at'], unique=False)
+    op.create_index('ix_pool_events_claims', 'pool_events', ['tenant_id', 'to_owner', 'pool', 'at'], unique=False,
+                    postgresql_where=sa.text("kind = 'claim'"), sqlite_where=sa.text("kind = 'claim'"))
     op.create_table('pool_cursors',
     sa.Column('tenant_id', sa.String(length=26), nullable=False),
     sa.Column('pool', sa.String(length=63), nullable=False),
