@@ -140,6 +140,25 @@ def pools_sweep(tenant_slug: str | None, now_text: str | None) -> None:
         click.echo(jsonutil.dumps(line))
 
 
+@pools.command("backfill-deals")
+@click.option("--tenant", "tenant_slug", default=None, help="Only this tenant (default: every tenant).")
+@with_appcontext
+def pools_backfill_deals(tenant_slug: str | None) -> None:
+    """Stamp the records that deals won before pools existed refer to (their customers, contacts) with the
+    deal's date, so that `days_without_deal` counts from it; run once after upgrading, before the first sweep
+    with a no-deal rule. Prints one JSON line per tenant."""
+    from lowcode_platform.accounts.service import active_config
+    from lowcode_platform.records.ownership import backfill_deals
+
+    platform = current_app.extensions["lowcode"]
+    for tenant_id, slug, version in _tenants(platform, tenant_slug):
+        with platform.open_session(write=True) as session:
+            config = active_config(session, platform.config_cache, tenant_id, version)
+            changed = backfill_deals(session, config, tenant_id)
+            session.commit()
+        click.echo(jsonutil.dumps({"tenant": slug, "stamped": changed}))
+
+
 # -- approvals -------------------------------------------------------------------------------
 
 @main.group()

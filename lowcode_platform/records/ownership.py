@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from lowcode_platform.configuration import TenantConfig
 from lowcode_platform.errors import ConflictError, detail
 from lowcode_platform.storage.ids import new_id
+from lowcode_platform.storage.json_fields import json_field
 from lowcode_platform.storage.tables import PoolEvent, Record, User
 
 
@@ -101,3 +102,22 @@ def extend_protection(session: Session, config: TenantConfig, tenant_id: str, en
         until = min(until, row.owned_at + timedelta(days=protection.max_days))
     session.execute(update(Record).where(Record.tenant_id == tenant_id, Record.id == record_id)
                     .values(protected_until=until).execution_options(synchronize_session=False))
+
+
+def backfill_deals(session: Session, config: TenantConfig, tenant_id: str) -> int:
+    """Stamp `deal_at` on the records that won deals refer to (a customer, a contact), from the deals' `won_at`,
+    where it is missing or older: what `StageService` does for each deal won from now on, done once for the
+    deals won before. Set-based: one UPDATE per reference field of each pipeline entity. How many rows changed."""
+    changed = 0
+    for entity_key in {p.entity for p in config.pipelines.pipelines.values()}:
+        entity = config.entities[entity_key]
+        for field in (f for f in entity.fields.values() if f.type == "reference"):
+            won = (select(json_field(field.key, "text").label("ref"), func.max(Record.won_at).label("won"))
+                   .where(Record.tenant_id == tenant_id, Record.entity == entity_key, Record.won_at.isnot(None),
+                          Record.deleted_at.is_(None))
+                   .group_by(json_field(field.key, "text")).subquery("won"))
+            changed += session.connection().execute(
+                update(Record).where(Record.tenant_id == tenant_id, Record.id == won.c.ref,
+                                     (Record.deal_at.is_(None)) | (Record.deal_at < won.c.won))
+                .values(deal_at=won.c.won)).rowcount or 0
+    return changed

@@ -4,55 +4,23 @@ per tenant, and the exit codes of a bad `--now` and an unknown tenant."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from flask.cli import ScriptInfo
+from click.testing import Result
 from sqlalchemy import select
 
-from lowcode_platform import cli
-from lowcode_platform.cli import main
 from lowcode_platform.records import pool_sweep
 from lowcode_platform.storage.tables import Tenant
+from tests.pools.conftest import Lowcode
 from tests.pools.test_sweep import World, day, in_pool, owned_by, world_factory
-
-
-class Lowcode:
-    """Runs `lowcode ...` in-process with click's runner against the test database; disposes the engines of
-    the apps it made."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.apps: list[Any] = []
-
-    def _create_app(self) -> Any:
-        app = cli._create_app()  # the command's own factory, reading the LOWCODE_* variables
-        self.apps.append(app)
-        return app
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(main, list(args), env=self.env, obj=ScriptInfo(create_app=self._create_app))
-
-    def close(self) -> None:
-        for app in self.apps:
-            app.extensions["lowcode"].engine.dispose()
 
 
 @pytest.fixture
 def world(make_tenant: Any, app: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., World]:
     """`world(document)`: a tenant whose requests see a fixed clock (tests/pools/test_sweep.py)."""
     return world_factory(make_tenant, app, monkeypatch)
-
-
-@pytest.fixture
-def lowcode(database_url: str, tmp_path: Path) -> Iterator[Lowcode]:
-    runner = Lowcode({"LOWCODE_DATABASE_URL": database_url, "LOWCODE_INSTANCE_DIR": str(tmp_path / "instance"),
-                      "LOWCODE_TEMPLATE_PATH": ""})
-    yield runner
-    runner.close()
 
 
 def lines(result: Result) -> list[dict[str, Any]]:
