@@ -5,8 +5,8 @@ the whole value. The subset: literal characters, `.`, `%d` (a digit), `%w` (an A
 `%` before a metacharacter, classes such as `[a-z0-9_]`, groups with `|`, and `*`, `+`, `?`, `{n}`,
 `{n,}`, `{,m}`, `{n,m}` with counts up to 100. Outside it: negated classes (durable_rules answers them
 unreliably), other `%` classes (some crash it), a repeated group that itself repeats, which can take
-exponential time to match, and a group offering an open-ended repetition as one of its alternatives
-(durable_rules fails to build `(.*|aa)ab`). The translation uses syntax Python's `re` and PostgreSQL's regular
+exponential time to match, a group offering an open-ended repetition as one of its alternatives, and a
+repeated group whose alternatives begin alike (durable_rules fails to build `(.*|aa)ab`, `a{2}(%w|a%d)*b`). The translation uses syntax Python's `re` and PostgreSQL's regular
 expressions read the same way, so a pattern means one thing in both.
 """
 
@@ -58,6 +58,13 @@ class _Parser:
         self.source = source
         self.i = 0
         self.open_ended = 0  # open-ended repetitions read so far
+        self.ranges = 0  # repetitions of a variable count ({m,n}, n > m, n > 1) read so far
+        self.quantified = 0  # repetitions of any kind read so far
+        self.first_chars: frozenset[str] = frozenset()  # what the sequence just read may begin with
+        self.group_ambiguous = False  # whether the group just read has alternatives that begin alike
+        self.atom_ambiguous = False  # the same, for the atom just read
+        self.atom_chars: frozenset[str] | None = None  # for a group just read: every character it may match
+        self.collected: list[set[str]] = []  # the characters of each group being read, innermost last
 
     def fail(self, message: str) -> RegexError:
         return RegexError(f"{message} (at character {self.i + 1})")
@@ -75,6 +82,7 @@ class _Parser:
     def alternation(self, depth: int) -> tuple[str, bool]:
         """Branches separated by `|`; returns the translation and whether anything in it repeats."""
         branches: list[str] = []
+        firsts: list[frozenset[str]] = []
         repeats = open_ended = False
         start = self.i
         while True:
@@ -83,6 +91,7 @@ class _Parser:
             if not text:
                 raise self.fail("an empty pattern or alternative")
             branches.append(text)
+            firsts.append(self.first_chars)
             repeats |= branch_repeats
             open_ended |= self.open_ended > before
             if self.peek() != "|":
@@ -90,6 +99,7 @@ class _Parser:
                     self.i = start
                     raise self.fail("a group may not offer an open-ended repetition (*, +, {n,}) as one of its "
                                     "alternatives: durable_rules fails to build some such patterns")
+                self.group_ambiguous = any(a & b for n, a in enumerate(firsts) for b in firsts[n + 1:])
                 return "|".join(branches), repeats
             self.i += 1
 
@@ -98,12 +108,35 @@ class _Parser:
         shapes: list[tuple[frozenset[str] | None, str]] = []  # what each step matches, and how often
         repeats = False
         start = self.i
+        first: set[str] = set()
+        settled = False  # whether an atom that must match came already: what follows cannot begin the sequence
+        ranged: list[bool] = []  # per atom: whether it is, or holds, a repetition of a variable count
+        counted: list[bool] = []  # per atom: whether it is, or holds, a repetition of any kind
         while (char := self.peek()) is not None and char not in "|)":
+            at = self.i
+            ranges_before, quantified_before = self.ranges, self.quantified
             atom, atom_repeats = self.atom(depth)
+            ambiguous, group_chars = self.atom_ambiguous, self.atom_chars
             quantifier = self.quantifier()
-            shapes += _shape(atom, quantifier, atom_repeats)
+            shapes += _shape(atom, quantifier, atom_repeats, group_chars)
+            if self.collected:
+                self.collected[-1].update(shapes[-1][0])
+            if not settled:
+                first |= shapes[-1][0]
+                settled = quantifier not in ("?", "*") and not quantifier.startswith("{0")
+            if quantifier and ambiguous:
+                self.i = at
+                raise self.fail("a repeated group's alternatives must begin with different characters (durable_rules "
+                                "fails to build some such patterns): write (a|b%d)* rather than (%w|a%d)*")
             if quantifier in ("*", "+") or quantifier.endswith(",}"):
                 self.open_ended += 1
+            counts = re.fullmatch(r"\{([0-9]+),([0-9]+)\}", quantifier)
+            if counts and int(counts.group(2)) > max(1, int(counts.group(1))):
+                self.ranges += 1
+            ranged.append(self.ranges > ranges_before)
+            if quantifier:
+                self.quantified += 1
+            counted.append(self.quantified > quantified_before)
             if quantifier:
                 if atom_repeats:
                     raise self.fail("a repeated group may not itself repeat")
@@ -112,7 +145,21 @@ class _Parser:
                 repeats = True
             repeats |= atom_repeats
             parts.append(atom + quantifier)
-        if _overlapping_repetitions(shapes, whole=depth == 0 and start == 0 and self.peek() is None):
+        self.first_chars = frozenset(first)
+        whole = depth == 0 and start == 0 and self.peek() is None
+        anything = (frozenset(PROBE), "star")
+        ends = [n for n in (0, len(shapes) - 1) if len(shapes) > 1 and shapes[n] == anything]
+        if whole and ends and any(c for n, c in enumerate(counted) if n not in ends):
+            self.i = start
+            raise self.fail("a pattern that begins or ends with .* may not repeat anything else (durable_rules "
+                            "fails to build many such patterns): write .*acme.* or ERP-%d{4}, not .*%d{4}x")
+        if any(ranged[n] and any(kind != "fixed" and chars & shapes[n][0] for chars, kind in shapes[:n])
+               for n in range(len(shapes))):
+            self.i = start
+            raise self.fail("a repetition of a variable count ({m,n}) after an open-ended one (*, +, {n,}) that can "
+                            "match the same characters is not in the safe subset (durable_rules fails to build "
+                            "some): use a fixed count or ?")
+        if _overlapping_repetitions(shapes, whole=whole):
             self.i = start
             raise self.fail("two open-ended repetitions (*, +, {n,}) here can match the same characters, which "
                             "durable_rules fails to build; make their characters differ (a leading or trailing .* "
@@ -120,15 +167,18 @@ class _Parser:
         return "".join(parts), repeats
 
     def atom(self, depth: int) -> tuple[str, bool]:
+        self.atom_ambiguous, self.atom_chars = False, None
         char = self.source[self.i]
         if char == "(":
             if depth >= 5:
                 raise self.fail("groups nested more than 5 deep")
             self.i += 1
+            self.collected.append(set())
             inner, repeats = self.alternation(depth + 1)
             if self.peek() != ")":
                 raise self.fail("a group that is not closed")
             self.i += 1
+            self.atom_ambiguous, self.atom_chars = self.group_ambiguous, frozenset(self.collected.pop())
             return f"(?:{inner})", repeats
         if char == "[":
             return self.bracket(), False
@@ -210,11 +260,13 @@ class _Parser:
 PROBE = [chr(c) for c in range(32, 127)] + ["\n", "\u00e9", "\u4e2d"]
 
 
-def _shape(atom: str, quantifier: str, repeats: bool) -> list[tuple[frozenset[str], str]]:
+def _shape(atom: str, quantifier: str, repeats: bool,
+           chars: frozenset[str] | None = None) -> list[tuple[frozenset[str], str]]:
     """How `atom quantifier` repeats (`fixed`, `star` or `plus`; a group holding a repetition repeats), and the
-    characters it may match."""
-    compiled = re.compile(atom, re.DOTALL)
-    chars = frozenset(c for c in PROBE if compiled.search(c * 3) or c in atom)
+    characters it may match (`chars`, for a group: those of everything in it)."""
+    if chars is None:
+        compiled = re.compile(atom, re.DOTALL)  # a character, a class or `.`: each matches one character
+        chars = frozenset(c for c in PROBE if compiled.fullmatch(c))
     if quantifier in ("*", "{0,}"):
         return [(chars, "star")]
     if quantifier == "+" or re.fullmatch(r"\{[0-9]+,\}", quantifier) or repeats:
