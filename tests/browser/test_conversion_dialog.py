@@ -5,13 +5,9 @@ the live conditions of each target's form work inside its own section of the one
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 from lowcode_platform.schema.loading import load_config
 from lowcode_platform.settings import PROJECT_TEMPLATES
@@ -20,17 +16,6 @@ from tests.browser.test_web_forms import USERS, sign_in
 LEAD = {"name": "Wang Wei", "company": "Acme Robotics Ltd", "phone": "13812345678", "industry": "manufacturing",
         "budget": {"amount": 800000, "currency": "CNY"}, "expected_purchase_date": "2027-03-31",
         "source": "exhibition"}
-
-
-@pytest.fixture(scope="module")
-def live_server(app: Flask) -> Iterator[str]:
-    """The app served over real HTTP on a free port, for the browser."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
 
 
 @pytest.fixture

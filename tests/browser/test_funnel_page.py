@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.browser.test_web_forms import live_server, sign_in  # noqa: F401 - `live_server` is a fixture
+from tests.browser.test_web_forms import sign_in
 from tests.web.test_stage_pages import pipeline_config
 
 SCREENSHOT_DIR = Path("/tmp/lowcode-screenshots")

@@ -5,13 +5,9 @@ labels and values stay text."""
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 from lowcode_platform.schema.loading import load_config
 from lowcode_platform.settings import PROJECT_TEMPLATES
@@ -20,17 +16,6 @@ from tests.configs import crm
 USERS = (("admin", "admin", None, None), ("boss", "sales_manager", None, "east"),
          ("rep1", "sales_rep", "boss", "east"))
 XSS = "<img src=x onerror=\"window.__xss=1;alert(1)\">"
-
-
-@pytest.fixture(scope="session")
-def live_server(app: Flask) -> Iterator[str]:
-    """The app served over real HTTP on a free port, for the browser."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
 
 
 @pytest.fixture
